@@ -1,0 +1,41 @@
+# eventlog: Apache Kafka's event log inside PostgreSQL (PGXS build)
+
+EXTENSION    = eventlog
+# The version lives in META.json; eventlog.control must agree (checked below).
+EXTVERSION   = $(shell grep -m1 '"version"' META.json | sed -e 's/[^0-9.]//g')
+
+MODULE_big   = eventlog
+OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+DATA         = sql/eventlog--$(EXTVERSION).sql
+PGFILEDESC   = "eventlog - Kafka's event log inside PostgreSQL"
+
+PG_CPPFLAGS  = -I$(srcdir)/src
+PG_CFLAGS    = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
+
+# pg_regress inputs live in sql/ (PostgreSQL 15 has no --expecteddir), named
+# test_* so that they cannot be mistaken for install scripts.
+REGRESS      = test_tableam test_topics test_produce test_fetch test_errors test_catalog_tap test_privileges_tap
+REGRESS_OPTS = --inputdir=. --temp-instance=./tmp_check_regress \
+               --temp-config=./test/eventlog.conf --load-extension=plpgsql
+# Perl TAP tests: crash, standby, freezing and concurrency.
+PROVE_TESTS  = test/t/*.pl
+
+EXTRA_CLEAN  = tmp_check tmp_check_regress results regression.diffs regression.out log
+
+PG_CONFIG   ?= pg_config
+PGXS        := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# Refuse to build when the control file and META.json disagree on the version.
+all: check-version
+.PHONY: check-version
+check-version:
+	@grep -q "default_version = '$(EXTVERSION)'" eventlog.control || \
+	  { echo "eventlog.control default_version differs from META.json ($(EXTVERSION))"; exit 1; }
+
+# The whole suite against throwaway servers: pg_regress (which starts its own
+# instance with test/eventlog.conf) and the Perl TAP tests (one cluster each).
+.PHONY: test tap
+test: installcheck tap
+tap:
+	$(prove_installcheck)

@@ -1,0 +1,182 @@
+/*
+ * el_fetch.c
+ *		fetch(): reading one partition from an offset, and partition_state().
+ *
+ * fetch is the low-level read consumers are built on: records of one
+ * partition in offset order under the caller's snapshot, stopping before the
+ * first record whose producing transaction is still open.
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "access/relation.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+#include "utils/tuplestore.h"
+
+#include "eventlog.h"
+
+PG_FUNCTION_INFO_V1(eventlog_fetch);
+PG_FUNCTION_INFO_V1(eventlog_partition_state);
+
+/* A value to hand out: brought in from TOAST if stored there. */
+static Datum
+el_out_datum(Pointer p)
+{
+	if (VARATT_IS_EXTERNAL(p))
+		return PointerGetDatum(detoast_external_attr((struct varlena *) p));
+	return PointerGetDatum(p);
+}
+
+static void
+el_null_arg(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+}
+
+Datum
+eventlog_fetch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name;
+	ElTopic		topic;
+	int32		partition;
+	int64		offset;
+	int32		max_records;
+	Relation	rel;
+	ElMetaInfo	meta;
+	ElReader   *reader;
+	ElRecord	rec;
+	text	   *topic_text;
+	int32		n = 0;
+
+	el_null_arg(fcinfo, 0, "topic");
+	el_null_arg(fcinfo, 1, "partition");
+	el_null_arg(fcinfo, 2, "offset");
+	el_null_arg(fcinfo, 3, "max_records");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	partition = PG_GETARG_INT32(1);
+	offset = PG_GETARG_INT64(2);
+	max_records = PG_GETARG_INT32(3);
+
+	el_topic_lookup(name, false, &topic);
+	el_check_topic_privilege(&topic, ACL_SELECT);
+	el_check_partition(&topic, partition);
+	if (offset < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("offset must not be negative"),
+				 errhint("Offsets start at 0; fetch from 0 to read a partition from its earliest retained record.")));
+	if (max_records <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_records must be positive")));
+
+	rel = el_topic_open_leaf(&topic, partition, AccessShareLock);
+	el_read_meta(rel, &meta);
+	if (offset > meta.next_offset)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("offset " INT64_FORMAT " is beyond the high watermark " INT64_FORMAT " of partition %d of topic \"%s\"",
+						offset, meta.next_offset, partition, name),
+				 errhint("Fetch from an offset up to the high watermark; eventlog.partitions shows it.")));
+
+	InitMaterializedSRF(fcinfo, 0);
+	topic_text = cstring_to_text(name);
+
+	reader = el_reader_begin(rel, GetActiveSnapshot(), offset);
+	while (n < max_records && el_reader_next(reader, &rec))
+	{
+		Datum		values[7];
+		bool		nulls[7] = {false, false, false, false, false, false, false};
+
+		values[0] = PointerGetDatum(topic_text);
+		values[1] = Int32GetDatum(partition);
+		values[2] = Int64GetDatum(rec.offset);
+		if (rec.key)
+			values[3] = el_out_datum(rec.key);
+		else
+			nulls[3] = true;
+		if (rec.value)
+			values[4] = el_out_datum(rec.value);
+		else
+			nulls[4] = true;
+		if (rec.headers)
+			values[5] = el_out_datum(rec.headers);
+		else
+			nulls[5] = true;
+		values[6] = TimestampTzGetDatum(rec.ts);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		n++;
+		CHECK_FOR_INTERRUPTS();
+	}
+	el_reader_end(reader);
+	relation_close(rel, AccessShareLock);
+	return (Datum) 0;
+}
+
+/*
+ * partition_state(relation): earliest offset, high watermark, last stable
+ * offset and the transaction holding readers back.  The last stable offset
+ * is found by reading from the end of the frozen prefix (frozen pages hold
+ * no open transaction), so VACUUM keeps this cheap.
+ */
+Datum
+eventlog_partition_state(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Relation	rel;
+	ElMetaInfo	meta;
+	TupleDesc	desc;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, true};
+	int64		lso;
+
+	rel = relation_open(relid, AccessShareLock);
+	if (rel->rd_rel->relkind != RELKIND_RELATION || !el_is_eventlog_relation(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("relation \"%s\" is not stored by the eventlog access method",
+						RelationGetRelationName(rel))));
+
+	el_read_meta(rel, &meta);
+	lso = meta.next_offset;
+	if (meta.exists && meta.last_block >= EL_FIRST_DATA_BLOCK)
+	{
+		int64		start = meta.earliest_offset;
+		ElReader   *reader;
+		ElRecord	rec;
+
+		if (meta.frozen_block > EL_FIRST_DATA_BLOCK && meta.frozen_block <= meta.last_block)
+		{
+			int64		first = el_block_first_offset(rel, meta.frozen_block);
+
+			if (first >= 0)
+				start = first;
+		}
+		reader = el_reader_begin(rel, GetActiveSnapshot(), start);
+		while (el_reader_next(reader, &rec))
+			CHECK_FOR_INTERRUPTS();
+		if (reader->blocked)
+		{
+			lso = reader->blocked_offset;
+			values[3] = TransactionIdGetDatum(reader->blocked_xid);
+			nulls[3] = false;
+		}
+		el_reader_end(reader);
+	}
+	relation_close(rel, AccessShareLock);
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "partition_state must return a composite type");
+	values[0] = Int64GetDatum(meta.earliest_offset);
+	values[1] = Int64GetDatum(meta.next_offset);
+	values[2] = Int64GetDatum(lso);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}

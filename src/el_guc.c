@@ -1,0 +1,30 @@
+/*
+ * el_guc.c
+ *		Settings of eventlog (eventlog.*).
+ */
+#include "postgres.h"
+
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+#include "eventlog.h"
+
+/* Largest record (key + value + headers) accepted, as Kafka's message.max.bytes. */
+int			eventlog_max_record_bytes = 1024 * 1024;
+
+void
+ElGucInit(void)
+{
+	DefineCustomIntVariable("eventlog.max_record_bytes",
+							gettext_noop("Largest record accepted, in bytes: key, value and headers together."),
+							gettext_noop("Like Kafka's message.max.bytes. Larger records are refused with an error."),
+							&eventlog_max_record_bytes,
+							1024 * 1024,
+							1,
+							256 * 1024 * 1024,
+							PGC_SUSET,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("eventlog");
+}

@@ -1,0 +1,147 @@
+/*
+ * el_pageview.c
+ *		Copying a data page out of shared buffers for reading.
+ *
+ * Readers take a share lock, compute the verdict of every run under their
+ * snapshot (setting hint bits on the shared page as they go), copy the page
+ * and let go of the buffer.  Records are immutable once appended, so the
+ * copy stays right; and GenericXLogFinish rewrites whole pages in place, so a
+ * private copy is also what keeps readers clear of concurrent appends.
+ */
+#include "postgres.h"
+
+#include "storage/bufmgr.h"
+
+#include "eventlog.h"
+
+/* Walks the runs of a locked data page, filling positions and verdicts. */
+static void
+el_view_walk(Relation rel, Buffer buffer, Page page, Snapshot snapshot, ElPageView *view)
+{
+	ElPageOpaque opaque = ElPageGetOpaque(page);
+	uint16		lower = ((PageHeader) page)->pd_lower;
+	uint16		pos = MAXALIGN(SizeOfPageHeaderData);
+	int			n = 0;
+
+	while (n < opaque->nrecords)
+	{
+		ElRunHeader *run;
+		ElVerdict	verdict;
+		uint16		runpos;
+		int			i;
+
+		pos = INTALIGN(pos);
+		if (pos + sizeof(ElRunHeader) > lower)
+			break;
+		runpos = pos;
+		run = (ElRunHeader *) (page + pos);
+		verdict = el_run_verdict(run, buffer, snapshot);
+		pos += sizeof(ElRunHeader);
+
+		for (i = 0; i < run->nrecords && n < EL_MAX_RECORDS_PER_PAGE; i++)
+		{
+			uint16		len;
+
+			memcpy(&len, page + pos, sizeof(uint16));
+			if (len < EL_RECORD_HEADER_SIZE || pos + len > lower)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("corrupted record at block %u position %u of relation \"%s\"",
+								BufferGetBlockNumber(buffer), pos,
+								RelationGetRelationName(rel))));
+			view->recpos[n] = pos;
+			view->runpos[n] = runpos;
+			view->verdict[n] = (uint8) verdict;
+			n++;
+			pos += len;
+		}
+	}
+
+	if (n != opaque->nrecords)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("block %u of relation \"%s\" holds %d records, its header says %u",
+						BufferGetBlockNumber(buffer), RelationGetRelationName(rel),
+						n, opaque->nrecords)));
+	view->nrecords = n;
+}
+
+/*
+ * Loads block blkno into view with verdicts under snapshot (NULL: classify,
+ * see el_run_verdict).  Returns false if the block is not a data page (a page
+ * extended but never written before a crash reads as empty).
+ */
+bool
+el_view_load(Relation rel, BlockNumber blkno, Snapshot snapshot,
+			 ElPageView *view, BufferAccessStrategy strategy)
+{
+	Buffer		buffer;
+	Page		page;
+	bool		isdata;
+
+	view->blkno = blkno;
+	view->nrecords = 0;
+	view->first_offset = 0;
+	view->sealed = false;
+
+	buffer = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buffer);
+
+	isdata = el_page_is_data(page);
+	if (isdata)
+	{
+		ElPageOpaque opaque = ElPageGetOpaque(page);
+
+		view->first_offset = opaque->first_offset;
+		view->sealed = (opaque->flags & EL_PAGE_SEALED) != 0;
+		el_view_walk(rel, buffer, page, snapshot, view);
+		memcpy(view->data.data, page, BLCKSZ);
+	}
+	UnlockReleaseBuffer(buffer);
+	return isdata;
+}
+
+/* Decodes record number index of a loaded view; pointers refer to the copy. */
+void
+el_view_record(ElPageView *view, int index, ElRecord *rec)
+{
+	char	   *page = view->data.data;
+	char	   *p = page + view->recpos[index];
+	char	   *end;
+	uint16		len;
+	uint8		flags;
+	ElRunHeader *run = (ElRunHeader *) (page + view->runpos[index]);
+	Pointer    *slots[3];
+	uint8		bits[3] = {EL_REC_HAS_KEY, EL_REC_HAS_HEADERS, EL_REC_HAS_VALUE};
+	int			i;
+
+	memcpy(&len, p, sizeof(uint16));
+	memcpy(&flags, p + sizeof(uint16), sizeof(uint8));
+	memcpy(&rec->ts, p + sizeof(uint16) + sizeof(uint8), sizeof(int64));
+	end = p + len;
+	p += EL_RECORD_HEADER_SIZE;
+
+	rec->offset = view->first_offset + index;
+	rec->blkno = view->blkno;
+	rec->index = index;
+	rec->xmin = run->xmin;
+
+	slots[0] = &rec->key;
+	slots[1] = &rec->headers;
+	slots[2] = &rec->value;
+	for (i = 0; i < 3; i++)
+	{
+		*slots[i] = NULL;
+		if (!(flags & bits[i]))
+			continue;
+		/* Skip alignment padding before a 4-byte-header varlena. */
+		if ((p - page) != INTALIGN(p - page) && *p == 0)
+			p = page + INTALIGN(p - page);
+		Assert(p < end);
+		*slots[i] = p;
+		p += VARSIZE_ANY(p);
+	}
+	Assert(p <= end);
+	(void) end;
+}

@@ -1,0 +1,131 @@
+/*
+ * el_reader.c
+ *		Reading a partition in offset order, as Kafka's fetch does.
+ *
+ * A reader walks records from an offset under its snapshot: visible records
+ * are returned, aborted ones skipped, and it stops at the first record whose
+ * transaction is still open for the snapshot.  So a consumer never sees an
+ * uncommitted record and never moves past one that may still commit, however
+ * producers interleave their commits.
+ */
+#include "postgres.h"
+
+#include "eventlog.h"
+
+/*
+ * Finds the data block holding offset (the last block whose first offset is
+ * at or below it) by binary search over blocks: pages are filled in offset
+ * order, so the cost grows with the logarithm of the log, not its length.
+ * Offsets before the first retained one map to the first data block.
+ */
+BlockNumber
+el_seek_block(Relation rel, ElMetaInfo *meta, int64 offset)
+{
+	BlockNumber lo = EL_FIRST_DATA_BLOCK;
+	BlockNumber hi = meta->last_block;
+
+	if (hi < EL_FIRST_DATA_BLOCK)
+		return InvalidBlockNumber;
+
+	while (lo < hi)
+	{
+		BlockNumber mid = lo + (hi - lo + 1) / 2;
+		int64		first = el_block_first_offset(rel, mid);
+
+		if (first >= 0 && first <= offset)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+/* Starts reading rel at start_offset under snapshot. */
+ElReader *
+el_reader_begin(Relation rel, Snapshot snapshot, int64 start_offset)
+{
+	ElReader   *reader = palloc0(sizeof(ElReader));
+
+	reader->rel = rel;
+	reader->snapshot = snapshot;
+	reader->view = palloc(sizeof(ElPageView));
+	reader->view->blkno = InvalidBlockNumber;
+	el_read_meta(rel, &reader->meta);
+
+	reader->blkno = el_seek_block(rel, &reader->meta, start_offset);
+	if (reader->blkno == InvalidBlockNumber)
+	{
+		reader->done = true;
+		return reader;
+	}
+
+	el_view_load(rel, reader->blkno, snapshot, reader->view, NULL);
+	if (start_offset > reader->view->first_offset)
+		reader->index = (int) Min(start_offset - reader->view->first_offset,
+								  (int64) reader->view->nrecords);
+	return reader;
+}
+
+/*
+ * Returns the next visible record, or false at the end of the log or at an
+ * open transaction (then blocked is set, with its offset and xid).
+ */
+bool
+el_reader_next(ElReader *reader, ElRecord *rec)
+{
+	ElPageView *view = reader->view;
+
+	while (!reader->done)
+	{
+		if (reader->index >= view->nrecords)
+		{
+			/*
+			 * Only a sealed page has a successor; the tail may still grow,
+			 * but what it gets now is invisible to our snapshot.
+			 */
+			if (!view->sealed)
+			{
+				reader->done = true;
+				break;
+			}
+			reader->blkno++;
+			if (reader->blkno > reader->meta.last_block)
+				el_read_meta(reader->rel, &reader->meta);
+			if (reader->blkno > reader->meta.last_block)
+			{
+				reader->done = true;
+				break;
+			}
+			el_view_load(reader->rel, reader->blkno, reader->snapshot, view, NULL);
+			reader->index = 0;
+			continue;
+		}
+
+		switch ((ElVerdict) view->verdict[reader->index])
+		{
+			case EL_VISIBLE:
+				el_view_record(view, reader->index, rec);
+				reader->index++;
+				return true;
+			case EL_INVISIBLE:
+				reader->index++;
+				break;
+			case EL_IN_PROGRESS:
+				el_view_record(view, reader->index, rec);
+				reader->blocked = true;
+				reader->blocked_offset = rec->offset;
+				reader->blocked_xid = rec->xmin;
+				reader->done = true;
+				return false;
+		}
+	}
+	return false;
+}
+
+/* Releases a reader. */
+void
+el_reader_end(ElReader *reader)
+{
+	pfree(reader->view);
+	pfree(reader);
+}

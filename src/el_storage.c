@@ -1,0 +1,174 @@
+/*
+ * el_storage.c
+ *		Metapage access, WAL logging of page changes, and the row shape.
+ */
+#include "postgres.h"
+
+#include "access/generic_xlog.h"
+#include "access/xloginsert.h"
+#include "catalog/pg_type.h"
+#include "storage/bufmgr.h"
+#include "storage/smgr.h"
+
+#include "eventlog.h"
+
+/* ---- WAL ---- */
+
+/*
+ * Starts a set of page changes.  Generic WAL is replayed by core, so crash
+ * recovery and standbys need no library; relations that need no WAL (temp,
+ * or created in this transaction under wal_level=minimal) are changed in
+ * place.
+ */
+void
+el_wal_start(ElWal *wal, Relation rel)
+{
+	wal->rel = rel;
+	wal->nbuffers = 0;
+	wal->state = RelationNeedsWAL(rel) ? GenericXLogStart(rel) : NULL;
+}
+
+/*
+ * Registers an exclusively locked buffer and returns the page to modify.
+ * new_page logs a full image (of the page as it is at finish).
+ */
+Page
+el_wal_register(ElWal *wal, Buffer buffer, bool new_page)
+{
+	Assert(wal->nbuffers < 4);
+	wal->buffers[wal->nbuffers++] = buffer;
+	if (wal->state)
+		return GenericXLogRegisterBuffer(wal->state, buffer,
+										 new_page ? GENERIC_XLOG_FULL_IMAGE : 0);
+	return BufferGetPage(buffer);
+}
+
+/* Applies and logs the changes atomically. */
+void
+el_wal_finish(ElWal *wal)
+{
+	int			i;
+
+	if (wal->state)
+	{
+		GenericXLogFinish(wal->state);
+		wal->state = NULL;
+		return;
+	}
+	for (i = 0; i < wal->nbuffers; i++)
+		MarkBufferDirty(wal->buffers[i]);
+}
+
+/* ---- Metapage ---- */
+
+/* First offset stored on a data page. */
+int64
+el_block_first_offset(Relation rel, BlockNumber blkno)
+{
+	Buffer		buffer;
+	Page		page;
+	int64		first = -1;
+
+	buffer = ReadBuffer(rel, blkno);
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buffer);
+	if (el_page_is_data(page))
+		first = ElPageGetOpaque(page)->first_offset;
+	UnlockReleaseBuffer(buffer);
+	return first;
+}
+
+/*
+ * Reads what the metapage and the tail page say: partition, the earliest
+ * offset stored and the high watermark (the next offset to assign).
+ */
+void
+el_read_meta(Relation rel, ElMetaInfo *info)
+{
+	Buffer		buffer;
+	Page		page;
+	ElMetaPage	meta;
+
+	memset(info, 0, sizeof(ElMetaInfo));
+	info->partition = -1;
+	if (RelationGetNumberOfBlocks(rel) == 0)
+		return;
+
+	buffer = ReadBuffer(rel, EL_META_BLOCK);
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buffer);
+	el_check_meta(rel, page);
+	meta = ElPageGetMeta(page);
+	info->exists = true;
+	info->partition = meta->partition;
+	info->last_block = meta->last_block;
+	info->frozen_block = meta->frozen_block;
+	info->base_offset = meta->base_offset;
+	UnlockReleaseBuffer(buffer);
+
+	info->earliest_offset = info->next_offset = info->base_offset;
+	if (info->last_block >= EL_FIRST_DATA_BLOCK)
+	{
+		int64		first = el_block_first_offset(rel, EL_FIRST_DATA_BLOCK);
+
+		if (first >= 0)
+			info->earliest_offset = first;
+
+		buffer = ReadBuffer(rel, info->last_block);
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buffer);
+		if (el_page_is_data(page))
+			info->next_offset = el_page_next_offset(page);
+		UnlockReleaseBuffer(buffer);
+	}
+}
+
+/*
+ * Writes the metapage of a new storage file directly (no buffers exist for
+ * it yet).  TRUNCATE uses this to carry the next offset over, so that
+ * offsets are never reused, as Kafka's log start offset only moves forward.
+ */
+void
+el_write_initial_meta(SMgrRelation srel, bool needs_wal, int32 partition, int64 base_offset)
+{
+	PGAlignedBlock buf;
+	Page		page = (Page) buf.data;
+
+	el_init_meta_page(page, partition, base_offset);
+	if (needs_wal)
+		log_newpage(&srel->smgr_rnode.node, MAIN_FORKNUM, EL_META_BLOCK, page, true);
+	PageSetChecksumInplace(page, EL_META_BLOCK);
+	smgrextend(srel, MAIN_FORKNUM, EL_META_BLOCK, buf.data, true);
+	/* The page bypassed shared buffers: a checkpoint would not write it. */
+	smgrimmedsync(srel, MAIN_FORKNUM);
+}
+
+/* ---- Row shape ---- */
+
+/*
+ * Every eventlog relation has the row shape of a topic: the access method
+ * stores these six columns and nothing else.
+ */
+void
+el_check_tupdesc(Relation rel)
+{
+	static const Oid types[EL_NATTS] = {INT4OID, INT8OID, TEXTOID, BYTEAOID, JSONBOID, TIMESTAMPTZOID};
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+	bool		ok = desc->natts == EL_NATTS;
+
+	for (i = 0; ok && i < EL_NATTS; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || att->atttypid != types[i])
+			ok = false;
+	}
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+				 errmsg("relation \"%s\" does not have the columns of an eventlog relation",
+						RelationGetRelationName(rel)),
+				 errdetail("An eventlog relation has exactly the columns (partition integer, \"offset\" bigint, key text, value bytea, headers jsonb, ts timestamptz)."),
+				 errhint("Create topics with eventlog.create_topic().")));
+}

@@ -1,0 +1,21 @@
+/*
+ * eventlog.c
+ *		Apache Kafka's event log inside PostgreSQL: module entry point.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+
+#include "eventlog.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+/* Each part of eventlog sets itself up. */
+void
+_PG_init(void)
+{
+	ElGucInit();
+	ElTopicCacheInit();
+}

@@ -1,0 +1,187 @@
+/*
+ * eventlog.h
+ *		Declarations shared by the parts of eventlog.
+ */
+#ifndef EVENTLOG_H
+#define EVENTLOG_H
+
+#include "postgres.h"
+
+#include "access/tableam.h"
+#include "el_page.h"
+#include "storage/buf.h"
+#include "storage/smgr.h"
+#include "utils/rel.h"
+#include "utils/snapshot.h"
+
+/* Attribute numbers of the fixed row shape of an eventlog relation. */
+#define EL_ATT_PARTITION	1
+#define EL_ATT_OFFSET		2
+#define EL_ATT_KEY			3
+#define EL_ATT_VALUE		4
+#define EL_ATT_HEADERS		5
+#define EL_ATT_TS			6
+#define EL_NATTS			6
+
+/* Largest number of partitions of one topic. */
+#define EL_MAX_PARTITIONS	10000
+
+/* ---- Settings (el_guc.c) ---- */
+extern int	eventlog_max_record_bytes;
+extern void ElGucInit(void);
+
+/* ---- Visibility (el_visibility.c) ---- */
+
+typedef enum ElVerdict
+{
+	EL_VISIBLE,					/* show the record */
+	EL_INVISIBLE,				/* aborted, or never to be shown to this snapshot */
+	EL_IN_PROGRESS				/* transaction still open for this snapshot */
+} ElVerdict;
+
+extern ElVerdict el_run_verdict(ElRunHeader *run, Buffer buffer, Snapshot snapshot);
+
+/* ---- Records ---- */
+
+/* A record to append; varlena pointers are what gets stored (maybe toasted). */
+typedef struct ElNewRecord
+{
+	int64		offset;			/* requested offset, or -1 to assign; result */
+	TimestampTz ts;
+	struct varlena *key;		/* NULL if absent */
+	struct varlena *headers;	/* NULL if absent */
+	struct varlena *value;		/* NULL for a tombstone */
+} ElNewRecord;
+
+/* A decoded record: pointers into a page image. */
+typedef struct ElRecord
+{
+	int64		offset;
+	TimestampTz ts;
+	BlockNumber blkno;
+	uint16		index;			/* position on its page, from 0 */
+	Pointer		key;			/* varlena or NULL */
+	Pointer		headers;
+	Pointer		value;
+	TransactionId xmin;
+} ElRecord;
+
+/* ---- Pages copied for reading (el_pageview.c) ---- */
+
+/*
+ * A data page copied out of shared buffers together with each record's
+ * verdict under one snapshot.  Records are immutable once written, so the
+ * copy can be read after the buffer lock is gone.
+ */
+typedef struct ElPageView
+{
+	BlockNumber blkno;			/* InvalidBlockNumber when nothing loaded */
+	int64		first_offset;
+	int			nrecords;
+	bool		sealed;
+	uint16		recpos[EL_MAX_RECORDS_PER_PAGE];
+	uint16		runpos[EL_MAX_RECORDS_PER_PAGE];
+	uint8		verdict[EL_MAX_RECORDS_PER_PAGE];
+	PGAlignedBlock data;
+} ElPageView;
+
+extern bool el_view_load(Relation rel, BlockNumber blkno, Snapshot snapshot,
+						 ElPageView *view, BufferAccessStrategy strategy);
+extern void el_view_record(ElPageView *view, int index, ElRecord *rec);
+
+/* ---- Storage (el_storage.c) ---- */
+
+typedef struct ElMetaInfo
+{
+	bool		exists;			/* false: relation still empty */
+	int32		partition;
+	BlockNumber last_block;
+	BlockNumber frozen_block;
+	int64		base_offset;
+	int64		earliest_offset;	/* first offset stored */
+	int64		next_offset;	/* high watermark */
+} ElMetaInfo;
+
+extern void el_read_meta(Relation rel, ElMetaInfo *info);
+extern void el_write_initial_meta(SMgrRelation srel, bool needs_wal, int32 partition,
+								  int64 base_offset);
+
+/* WAL-logged page changes: generic WAL, or plain dirtying when not needed. */
+typedef struct ElWal
+{
+	Relation	rel;
+	struct GenericXLogState *state;
+	int			nbuffers;
+	Buffer		buffers[4];
+} ElWal;
+
+extern void el_wal_start(ElWal *wal, Relation rel);
+extern Page el_wal_register(ElWal *wal, Buffer buffer, bool new_page);
+extern void el_wal_finish(ElWal *wal);
+extern int64 el_block_first_offset(Relation rel, BlockNumber blkno);
+extern void el_check_tupdesc(Relation rel);
+
+/* ---- Appending (el_insert.c) ---- */
+
+extern void el_append(Relation rel, int32 partition, ElNewRecord *recs, int nrecs,
+					  CommandId cid, ItemPointer tids);
+extern void el_prepare_record(Relation rel, ElNewRecord *rec);
+extern void el_create_meta(Relation rel, int32 partition, int64 base_offset);
+extern Size el_record_payload_size(ElNewRecord *rec);
+
+/* ---- Reading in offset order (el_reader.c) ---- */
+
+typedef struct ElReader
+{
+	Relation	rel;
+	Snapshot	snapshot;
+	ElMetaInfo	meta;
+	BlockNumber blkno;			/* block in view */
+	int			index;			/* next record index in view */
+	bool		done;
+	bool		blocked;		/* stopped at an open transaction */
+	int64		blocked_offset;
+	TransactionId blocked_xid;
+	ElPageView *view;
+} ElReader;
+
+extern ElReader *el_reader_begin(Relation rel, Snapshot snapshot, int64 start_offset);
+extern bool el_reader_next(ElReader *reader, ElRecord *rec);
+extern void el_reader_end(ElReader *reader);
+extern BlockNumber el_seek_block(Relation rel, ElMetaInfo *meta, int64 offset);
+
+/* ---- Table access method (el_tableam.c) ---- */
+
+extern const TableAmRoutine *el_tableam_routine(void);
+extern bool el_is_eventlog_relation(Relation rel);
+
+/* ---- Vacuum (el_vacuum.c) ---- */
+
+extern void el_relation_vacuum(Relation rel, struct VacuumParams *params,
+							   BufferAccessStrategy bstrategy);
+
+/* ---- Murmur2 partitioner (el_partitioner.c) ---- */
+
+extern int32 el_murmur2(const char *data, int len);
+extern int32 el_partition_for_key(const char *key, int len, int32 npartitions);
+
+/* ---- Topics (el_topic.c) ---- */
+
+/* What a caller needs of a topic: a copy, safe across cache invalidations. */
+typedef struct ElTopic
+{
+	char		name[256];
+	Oid			parent;			/* partitioned relation */
+	int32		npartitions;
+} ElTopic;
+
+extern void el_check_topic_name(const char *name);
+extern bool el_topic_lookup(const char *name, bool missing_ok, ElTopic *topic);
+extern Oid	el_topic_leaf(ElTopic *topic, int32 partition);
+extern int32 el_topic_spread(ElTopic *topic);
+extern Relation el_topic_open_leaf(ElTopic *topic, int32 partition, LOCKMODE lockmode);
+extern void el_check_partition(ElTopic *topic, int32 partition);
+extern void el_check_topic_privilege(ElTopic *topic, AclMode mode);
+extern void ElTopicCacheInit(void);
+
+#endif							/* EVENTLOG_H */
