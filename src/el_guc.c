@@ -12,6 +12,9 @@
 /* Largest record (key + value + headers) accepted, as Kafka's message.max.bytes. */
 int			eventlog_max_record_bytes = 1024 * 1024;
 
+/* Whether the planner may use offset range scans (el_offsetscan.c). */
+bool		eventlog_enable_offsetscan = true;
+
 void
 ElGucInit(void)
 {
@@ -25,6 +28,15 @@ ElGucInit(void)
 							PGC_SUSET,
 							GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("eventlog.enable_offsetscan",
+							 gettext_noop("Lets the planner read offset ranges of eventlog relations by binary search."),
+							 NULL,
+							 &eventlog_enable_offsetscan,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("eventlog");
 }

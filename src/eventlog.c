@@ -18,4 +18,5 @@ _PG_init(void)
 {
 	ElGucInit();
 	ElTopicCacheInit();
+	ElOffsetScanInit();
 }

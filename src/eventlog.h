@@ -28,6 +28,7 @@
 
 /* ---- Settings (el_guc.c) ---- */
 extern int	eventlog_max_record_bytes;
+extern bool eventlog_enable_offsetscan;
 extern void ElGucInit(void);
 
 /* ---- Visibility (el_visibility.c) ---- */
@@ -154,6 +155,10 @@ extern BlockNumber el_seek_block(Relation rel, ElMetaInfo *meta, int64 offset);
 
 extern const TableAmRoutine *el_tableam_routine(void);
 extern bool el_is_eventlog_relation(Relation rel);
+
+/* ---- Offset range scans for SQL (el_offsetscan.c) ---- */
+
+extern void ElOffsetScanInit(void);
 
 /* ---- Vacuum (el_vacuum.c) ---- */
 
