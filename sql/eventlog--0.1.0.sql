@@ -6,6 +6,8 @@
  * Topic relations live in their own schema so that no topic name can collide
  * with eventlog's catalog tables, views and functions.
  */
+GRANT USAGE ON SCHEMA eventlog TO PUBLIC;
+
 CREATE SCHEMA eventlog_topics;
 COMMENT ON SCHEMA eventlog_topics IS 'Relations of eventlog topics: one partitioned table per topic, one eventlog-method leaf per partition';
 GRANT USAGE ON SCHEMA eventlog_topics TO PUBLIC;

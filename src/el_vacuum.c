@@ -215,7 +215,8 @@ el_relation_vacuum(Relation rel, struct VacuumParams *params, BufferAccessStrate
 	if (meta.exists && frozen_block > meta.frozen_block)
 		el_set_frozen_block(rel, frozen_block);
 
-	reltuples = vac_estimate_reltuples(rel, nblocks, scanned, live);
+	/* The metapage and the pages scanned were seen; the frozen prefix not. */
+	reltuples = vac_estimate_reltuples(rel, nblocks, scanned + 1, live);
 	if (rel->rd_rel->relhasindex)
 		el_vacuum_indexes(rel, reltuples, bstrategy);
 

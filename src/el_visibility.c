@@ -121,6 +121,12 @@ el_run_verdict(ElRunHeader *run, Buffer buffer, Snapshot snapshot)
 {
 	uint16		infomask = run->infomask;
 
+	if (snapshot != NULL && snapshot->snapshot_type == SNAPSHOT_DIRTY)
+	{
+		snapshot->xmin = snapshot->xmax = InvalidTransactionId;
+		snapshot->speculativeToken = 0;
+	}
+
 	/* Final verdicts, written by VACUUM (frozen) or cached in hints. */
 	if (infomask & EL_RUN_FROZEN)
 	{

@@ -45,14 +45,14 @@ COMMIT;
 \echo 'Kafka''s default partitioner, so a Kafka client would pick the same partition number.'
 SELECT *
   FROM eventlog.produce_batch('orders',
-         ARRAY['{"order_id": 2, "customer": "bob", "amount": 10}',
+         ARRAY['{"order_id": 2, "customer": "dave", "amount": 10}',
                '{"order_id": 3, "customer": "carol", "amount": 7.25}',
-               '{"order_id": 4, "customer": "bob", "amount": 99}',
+               '{"order_id": 4, "customer": "dave", "amount": 99}',
                '{"order_id": 5, "customer": "alice", "amount": 3}']::jsonb[],
-         keys => ARRAY['bob', 'carol', 'bob', 'alice']);
+         keys => ARRAY['dave', 'carol', 'dave', 'alice']);
 \echo 'The same choice, computed by hand: murmur2 of the key, masked to 31 bits, modulo the partition count.'
 SELECT key, eventlog.murmur2(key), eventlog.partition_for_key(key, 3) AS partition
-  FROM unnest(ARRAY['alice', 'bob', 'carol']) AS key;
+  FROM unnest(ARRAY['alice', 'carol', 'dave']) AS key;
 
 \echo
 \echo '== 5. Fetch: read a partition from an offset =='

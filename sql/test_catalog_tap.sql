@@ -1,0 +1,78 @@
+-- pgTAP: the catalog, the SQL surface and the storage of topics
+\set ON_ERROR_STOP 1
+\pset format unaligned
+\pset tuples_only true
+\pset pager off
+CREATE EXTENSION IF NOT EXISTS eventlog;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+
+BEGIN;
+SELECT plan(37);
+
+SELECT has_schema('eventlog');
+SELECT has_schema('eventlog_topics');
+SELECT has_table('eventlog', 'topic', 'the topic catalog exists');
+SELECT col_is_pk('eventlog', 'topic', 'topic', 'topics are known by name');
+SELECT has_view('eventlog', 'topics', 'view eventlog.topics');
+SELECT has_view('eventlog', 'partitions', 'view eventlog.partitions');
+SELECT columns_are('eventlog', 'partitions',
+       ARRAY['topic', 'partition', 'relation', 'earliest_offset', 'high_watermark',
+             'last_stable_offset', 'unstable_records', 'held_by', 'size_bytes']);
+
+SELECT has_function('eventlog', 'create_topic', ARRAY['text', 'integer', 'interval', 'bigint']);
+SELECT has_function('eventlog', 'drop_topic', ARRAY['text']);
+SELECT has_function('eventlog', 'add_partitions', ARRAY['text', 'integer']);
+SELECT has_function('eventlog', 'produce', ARRAY['text', 'bytea', 'text', 'jsonb', 'integer']);
+SELECT has_function('eventlog', 'produce', ARRAY['text', 'text', 'text', 'jsonb', 'integer']);
+SELECT has_function('eventlog', 'produce', ARRAY['text', 'jsonb', 'text', 'jsonb', 'integer']);
+SELECT has_function('eventlog', 'produce_batch', ARRAY['text', 'bytea[]', 'text[]', 'jsonb[]', 'integer']);
+SELECT has_function('eventlog', 'produce_batch', ARRAY['text', 'text[]', 'text[]', 'jsonb[]', 'integer']);
+SELECT has_function('eventlog', 'produce_batch', ARRAY['text', 'jsonb[]', 'text[]', 'jsonb[]', 'integer']);
+SELECT has_function('eventlog', 'fetch', ARRAY['text', 'integer', 'bigint', 'integer']);
+SELECT function_returns('eventlog', 'fetch', ARRAY['text', 'integer', 'bigint', 'integer'], 'setof record');
+
+-- every function and view of the extension is documented for \df+ and \dv+
+SELECT is(count(*), 0::bigint, 'every eventlog function has a comment')
+  FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'eventlog'
+ WHERE obj_description(p.oid, 'pg_proc') IS NULL;
+SELECT is(count(*), 0::bigint, 'every eventlog view has a comment')
+  FROM pg_class c WHERE c.relnamespace = 'eventlog'::regnamespace AND c.relkind = 'v'
+   AND obj_description(c.oid, 'pg_class') IS NULL;
+
+-- the access method
+SELECT is((SELECT amtype::text FROM pg_am WHERE amname = 'eventlog'), 't', 'eventlog is a table access method');
+
+-- a topic's relations
+SELECT lives_ok($$SELECT eventlog.create_topic('tap.topic', 3)$$, 'create a topic');
+SELECT is((SELECT relkind::text FROM pg_class WHERE oid = 'eventlog_topics."tap.topic"'::regclass), 'p',
+          'a topic is a partitioned relation');
+SELECT is((SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_am a ON a.oid = c.relam
+            WHERE i.inhparent = 'eventlog_topics."tap.topic"'::regclass AND a.amname = 'eventlog'), 3::bigint,
+          'each partition is a leaf stored by the eventlog access method');
+SELECT is((SELECT pg_get_partkeydef('eventlog_topics."tap.topic"'::regclass)), 'LIST (partition)',
+          'topics are partitioned by list of partition');
+SELECT columns_are('eventlog_topics', 'tap.topic', ARRAY['partition', 'offset', 'key', 'value', 'headers', 'ts']);
+SELECT col_type_is('eventlog_topics', 'tap.topic', 'offset', 'bigint', 'offset is bigint');
+SELECT col_type_is('eventlog_topics', 'tap.topic', 'value', 'bytea', 'value is bytea');
+SELECT col_type_is('eventlog_topics', 'tap.topic', 'headers', 'jsonb', 'headers is jsonb');
+SELECT col_type_is('eventlog_topics', 'tap.topic', 'ts', 'timestamp with time zone', 'ts is timestamp with time zone');
+SELECT isnt((SELECT reltoastrelid FROM pg_class WHERE oid = 'eventlog_topics."tap.topic$0"'::regclass), 0::oid,
+            'partitions have a TOAST relation for large records');
+SELECT results_eq($$SELECT topic, partitions FROM eventlog.topic WHERE topic = 'tap.topic'$$,
+                  $$VALUES ('tap.topic'::text, 3)$$, 'the catalog records the topic');
+SELECT ok((SELECT 'eventlog.topic'::regclass = ANY (extconfig) FROM pg_extension WHERE extname = 'eventlog'),
+          'the topic catalog is dumped by pg_dump');
+
+-- offsets start at 0 and increase by one per record, per partition
+SELECT results_eq($$SELECT "offset" FROM eventlog.produce_batch('tap.topic', ARRAY['a', 'b', 'c']::text[], partition => 1)$$,
+                  ARRAY[0::bigint, 1, 2], 'offsets start at 0 in a new partition');
+SELECT results_eq($$SELECT "offset" FROM eventlog.produce('tap.topic', 'd'::text, partition => 1)$$,
+                  ARRAY[3::bigint], 'the next record gets the next offset');
+SELECT results_eq($$SELECT "offset" FROM eventlog.produce('tap.topic', 'e'::text, partition => 2)$$,
+                  ARRAY[0::bigint], 'each partition has its own offsets');
+SELECT results_eq($$SELECT high_watermark FROM eventlog.partitions WHERE topic = 'tap.topic' ORDER BY partition$$,
+                  ARRAY[0::bigint, 4, 1], 'the high watermark is the next offset to assign');
+
+SELECT * FROM finish();
+ROLLBACK;

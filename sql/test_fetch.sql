@@ -1,0 +1,53 @@
+-- fetch: reading a partition in offset order under read_committed rules
+CREATE EXTENSION IF NOT EXISTS eventlog;
+SELECT eventlog.create_topic('f', 2);
+SELECT count(*) FROM eventlog.produce_batch('f', array(SELECT 'm' || i FROM generate_series(0, 9) i), partition => 0);
+
+SELECT "offset", convert_from(value, 'UTF8') AS value FROM eventlog.fetch('f', 0, 0);
+SELECT "offset" FROM eventlog.fetch('f', 0, 7);
+SELECT "offset" FROM eventlog.fetch('f', 0, 3, max_records => 2);
+SELECT topic, partition, "offset", key, headers, ts IS NOT NULL AS has_ts FROM eventlog.fetch('f', 0, 9);
+-- at the high watermark: nothing yet, as a Kafka poll
+SELECT count(*) FROM eventlog.fetch('f', 0, 10);
+-- an empty partition
+SELECT count(*) FROM eventlog.fetch('f', 1, 0);
+
+-- aborted records are never returned; their offsets stay unused (gaps, as in Kafka)
+BEGIN;
+SELECT * FROM eventlog.produce('f', 'aborted'::text, partition => 0);
+ROLLBACK;
+SELECT * FROM eventlog.produce('f', 'after abort'::text, partition => 0);
+SELECT "offset", convert_from(value, 'UTF8') AS value FROM eventlog.fetch('f', 0, 9);
+
+-- a rolled-back savepoint drops its records; the transaction reads its own others
+BEGIN;
+SELECT * FROM eventlog.produce('f', 'kept'::text, partition => 1);
+SAVEPOINT s;
+SELECT * FROM eventlog.produce('f', 'rolled back'::text, partition => 1);
+ROLLBACK TO SAVEPOINT s;
+SELECT * FROM eventlog.produce('f', 'kept too'::text, partition => 1);
+SELECT "offset", convert_from(value, 'UTF8') AS value FROM eventlog.fetch('f', 1, 0);
+COMMIT;
+SELECT "offset", convert_from(value, 'UTF8') AS value FROM eventlog.fetch('f', 1, 0);
+
+-- offsets before the earliest retained record read from the earliest
+TRUNCATE eventlog_topics."f$1";
+SELECT * FROM eventlog.produce('f', 'after truncate'::text, partition => 1);
+SELECT "offset", convert_from(value, 'UTF8') AS value FROM eventlog.fetch('f', 1, 0);
+SELECT earliest_offset, high_watermark, last_stable_offset FROM eventlog.partitions WHERE topic = 'f' AND partition = 1;
+
+-- bad input
+SELECT * FROM eventlog.fetch('f', 0, -1);
+SELECT * FROM eventlog.fetch('f', 0, 12);
+SELECT * FROM eventlog.fetch('f', 0, 13);
+SELECT * FROM eventlog.fetch('f', 2, 0);
+SELECT * FROM eventlog.fetch('f', -1, 0);
+SELECT * FROM eventlog.fetch('f', 0, 0, 0);
+SELECT * FROM eventlog.fetch('f', 0, 0, -5);
+SELECT * FROM eventlog.fetch('nosuch', 0, 0);
+SELECT * FROM eventlog.fetch(NULL, 0, 0);
+SELECT * FROM eventlog.fetch('f', NULL, 0);
+SELECT * FROM eventlog.fetch('f', 0, NULL);
+SELECT * FROM eventlog.fetch('f', 0, 0, NULL);
+-- the session goes on working after every error
+SELECT count(*) FROM eventlog.fetch('f', 0, 0);
