@@ -45,6 +45,13 @@ SELECT eventlog.produce('prod', 'x'::text, partition => 4);
 SELECT eventlog.produce('prod', 'x'::text, partition => -1);
 SELECT eventlog.produce('bad name', 'x'::text);
 SELECT eventlog.produce('prod', 42);
+-- a read-only transaction (and so a standby) cannot produce
+BEGIN READ ONLY;
+SELECT eventlog.produce('prod', 'x'::text);
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT eventlog.produce_batch('prod', ARRAY['x']);
+ROLLBACK;
 
 -- the maximum record size, as Kafka's message.max.bytes
 SHOW eventlog.max_record_bytes;

@@ -17,6 +17,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/execnodes.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -147,8 +148,11 @@ el_produce_to_partition(ElTopic *topic, int32 partition, ElNewRecord *recs, int 
 }
 
 static char *
-el_topic_arg(FunctionCallInfo fcinfo)
+el_topic_arg(FunctionCallInfo fcinfo, const char *function)
 {
+	/* Producing bypasses the executor, so it checks what the executor would. */
+	PreventCommandIfReadOnly(function);
+
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -166,7 +170,7 @@ el_topic_arg(FunctionCallInfo fcinfo)
 static Datum
 el_produce(FunctionCallInfo fcinfo, Oid value_type)
 {
-	char	   *name = el_topic_arg(fcinfo);
+	char	   *name = el_topic_arg(fcinfo, "eventlog.produce()");
 	ElTopic		topic;
 	ElNewRecord rec;
 	int32		partition;
@@ -261,7 +265,7 @@ static Datum
 el_produce_batch(FunctionCallInfo fcinfo, Oid value_type)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *name = el_topic_arg(fcinfo);
+	char	   *name = el_topic_arg(fcinfo, "eventlog.produce_batch()");
 	ElTopic		topic;
 	Datum	   *vals;
 	bool	   *valnulls;
