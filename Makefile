@@ -22,6 +22,9 @@ PROVE_TESTS  = test/t/*.pl
 
 EXTRA_CLEAN  = tmp_check tmp_check_regress results regression.diffs regression.out log
 
+# Rebuild objects when the headers they include change.
+autodepend   = yes
+
 PG_CONFIG   ?= pg_config
 PGXS        := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

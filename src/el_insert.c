@@ -15,6 +15,7 @@
 #include "access/toast_compression.h"
 #include "access/toast_internals.h"
 #include "access/xact.h"
+#include "datatype/timestamp.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 
@@ -206,6 +207,8 @@ el_fill_page(Page page, BlockNumber blkno, ElNewRecord *recs, int nrecs,
 			break;
 		el_record_layout(rec, page, pos);
 		rec->offset = next;
+		if (rec->ts > opaque->max_ts)
+			opaque->max_ts = rec->ts;
 		if (tids)
 			ItemPointerSet(&tids[count], blkno, opaque->nrecords + count + 1);
 		pos += len;
@@ -396,7 +399,8 @@ el_append(Relation rel, int32 partition, ElNewRecord *recs, int nrecs,
 			else
 				first = meta->base_offset;
 
-			el_init_data_page(newpage, first);
+			el_init_data_page(newpage, first,
+							  tailpage ? ElPageGetOpaque(tailpage)->max_ts : DT_NOBEGIN);
 			n = el_fill_page(newpage, newblk, recs + done, nrecs - done, xid, cid,
 							 tids ? tids + done : NULL);
 			if (n == 0)

@@ -28,15 +28,19 @@ el_init_meta_page(Page page, int32 partition, int64 base_offset)
 	opaque->page_id = EL_META_PAGE_ID;
 }
 
-/* Formats an empty data page whose first record will have first_offset. */
+/*
+ * Formats an empty data page whose first record will have first_offset;
+ * max_ts carries the running maximum timestamp over from the previous page.
+ */
 void
-el_init_data_page(Page page, int64 first_offset)
+el_init_data_page(Page page, int64 first_offset, TimestampTz max_ts)
 {
 	ElPageOpaque opaque;
 
 	PageInit(page, BLCKSZ, sizeof(ElPageOpaqueData));
 	opaque = ElPageGetOpaque(page);
 	opaque->first_offset = first_offset;
+	opaque->max_ts = max_ts;
 	opaque->nrecords = 0;
 	opaque->flags = 0;
 	opaque->page_id = EL_DATA_PAGE_ID;

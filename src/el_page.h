@@ -16,7 +16,9 @@
  * Offsets are not stored per record: the i-th record of a page has offset
  * first_offset + i.  The special space holds first_offset and the record
  * count, so a page knows its first and last offset and seeking to an offset
- * is a binary search over blocks.
+ * is a binary search over blocks.  It also holds the largest timestamp of the
+ * page and all earlier ones (Kafka's time index keeps the same running
+ * maximum), so seeking to a time is a binary search too.
  */
 #ifndef EL_PAGE_H
 #define EL_PAGE_H
@@ -46,6 +48,7 @@
 typedef struct ElPageOpaqueData
 {
 	int64		first_offset;	/* offset of the first record on the page */
+	int64		max_ts;			/* largest timestamp of this and earlier pages */
 	uint16		nrecords;		/* records stored on the page */
 	uint16		flags;			/* EL_PAGE_* */
 	uint16		unused;
@@ -119,7 +122,7 @@ typedef struct ElRunHeader
 
 /* Page initialisation and checks (el_page.c) */
 extern void el_init_meta_page(Page page, int32 partition, int64 base_offset);
-extern void el_init_data_page(Page page, int64 first_offset);
+extern void el_init_data_page(Page page, int64 first_offset, TimestampTz max_ts);
 extern bool el_page_is_data(Page page);
 extern void el_check_meta(Relation rel, Page page);
 extern int64 el_page_next_offset(Page page);

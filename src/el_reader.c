@@ -10,6 +10,10 @@
  */
 #include "postgres.h"
 
+#include "datatype/timestamp.h"
+#include "storage/bufmgr.h"
+#include "utils/snapmgr.h"
+
 #include "eventlog.h"
 
 /*
@@ -128,4 +132,73 @@ el_reader_end(ElReader *reader)
 {
 	pfree(reader->view);
 	pfree(reader);
+}
+
+/* Running maximum timestamp of a data page, or DT_NOBEGIN if not one. */
+static TimestampTz
+el_block_max_ts(Relation rel, BlockNumber blkno)
+{
+	Buffer		buffer = ReadBuffer(rel, blkno);
+	Page		page;
+	TimestampTz ts = DT_NOBEGIN;
+
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buffer);
+	if (el_page_is_data(page))
+		ts = ElPageGetOpaque(page)->max_ts;
+	UnlockReleaseBuffer(buffer);
+	return ts;
+}
+
+/*
+ * First offset whose record has a timestamp at or after ts, by Kafka's rule:
+ * the first record at which the running maximum timestamp reaches ts.  A
+ * binary search over pages (their running maximum never decreases), then one
+ * page; the high watermark if no record is that recent.
+ */
+int64
+el_offset_for_time(Relation rel, TimestampTz ts)
+{
+	ElMetaInfo	meta;
+	BlockNumber lo;
+	BlockNumber hi;
+	ElPageView *view;
+	int64		result;
+	int			i;
+
+	el_read_meta(rel, &meta);
+	if (meta.last_block < EL_FIRST_DATA_BLOCK ||
+		el_block_max_ts(rel, meta.last_block) < ts)
+		return meta.next_offset;
+
+	lo = EL_FIRST_DATA_BLOCK;
+	hi = meta.last_block;
+	while (lo < hi)
+	{
+		BlockNumber mid = lo + (hi - lo) / 2;
+
+		if (el_block_max_ts(rel, mid) >= ts)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+
+	view = palloc(sizeof(ElPageView));
+	result = meta.next_offset;
+	if (el_view_load(rel, lo, SnapshotAny, view, NULL))
+	{
+		for (i = 0; i < view->nrecords; i++)
+		{
+			ElRecord	rec;
+
+			el_view_record(view, i, &rec);
+			if (rec.ts >= ts)
+			{
+				result = rec.offset;
+				break;
+			}
+		}
+	}
+	pfree(view);
+	return result;
 }

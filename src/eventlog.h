@@ -150,6 +150,7 @@ extern ElReader *el_reader_begin(Relation rel, Snapshot snapshot, int64 start_of
 extern bool el_reader_next(ElReader *reader, ElRecord *rec);
 extern void el_reader_end(ElReader *reader);
 extern BlockNumber el_seek_block(Relation rel, ElMetaInfo *meta, int64 offset);
+extern int64 el_offset_for_time(Relation rel, TimestampTz ts);
 
 /* ---- Table access method (el_tableam.c) ---- */
 

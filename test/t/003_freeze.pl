@@ -1,0 +1,242 @@
+
+# Freezing: VACUUM on a partition freezes its records and advances
+# pg_class.relfrozenxid, or a long-lived log runs into transaction id
+# wraparound.  Freezing must not change what readers see: committed records
+# stay, aborted ones stay invisible, records of open transactions are not
+# frozen (relfrozenxid never passes an open producer), and frozen records
+# survive a crash.
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('freeze');
+$node->init;
+$node->append_conf('postgresql.conf',
+	"shared_preload_libraries = 'eventlog'\nmax_prepared_transactions = 10");
+# Only the VACUUMs of this test may freeze.
+$node->append_conf('postgresql.conf', "autovacuum = off");
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION eventlog');
+
+my $leaf0 = q{eventlog_topics."fz$0"};
+my $leaf1 = q{eventlog_topics."fz$1"};
+
+# Full text of fetch over one partition from an offset, read in chunks.
+sub fetch_text
+{
+	my ($part, $from) = @_;
+	my @out;
+	my $next = $from // 0;
+	for (my $i = 0; $i < 1000; $i++)
+	{
+		my $res = $node->safe_psql('postgres',
+			qq{SELECT "offset", key, convert_from(value, 'UTF8'), headers, ts
+			     FROM eventlog.fetch('fz', $part, $next, 5000)});
+		last if $res eq '';
+		my @lines = split /\n/, $res;
+		push @out, @lines;
+		($next) = $lines[-1] =~ /^(\d+)\|/;
+		$next++;
+	}
+	return join("\n", @out);
+}
+
+sub scan_text
+{
+	my ($part) = @_;
+	return $node->safe_psql('postgres',
+		qq{SELECT "offset", key, convert_from(value, 'UTF8'), headers, ts
+		     FROM eventlog_topics.fz WHERE partition = $part ORDER BY "offset"});
+}
+
+sub relfrozenxid
+{
+	my ($rel) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT relfrozenxid FROM pg_class WHERE oid = '$rel'::regclass");
+}
+
+sub frozen_age
+{
+	my ($rel) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT age(relfrozenxid) FROM pg_class WHERE oid = '$rel'::regclass");
+}
+
+# Is xid $x older than xid $y (modulo-2^32 comparison via age())?
+sub xid_older
+{
+	my ($x, $y) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT age('$x'::xid) > age('$y'::xid)") eq 't';
+}
+
+sub burn_xids
+{
+	my ($n) = @_;
+	$node->safe_psql('postgres', "SELECT txid_current();\n" x $n);
+	return;
+}
+
+$node->safe_psql('postgres', "SELECT eventlog.create_topic('fz', 2)");
+
+# Many producing transactions, a few aborted, plus a batch of many pages.
+my $sql = '';
+for my $i (1 .. 400)
+{
+	my $p = $i % 2;
+	if ($i % 25 == 0)
+	{
+		$sql .= "BEGIN; SELECT eventlog.produce('fz', 'aborted-$i'::text, partition => $p); ROLLBACK;\n";
+	}
+	else
+	{
+		$sql .= "SELECT eventlog.produce('fz', 'v$i'::text, key => 'k$i', partition => $p);\n";
+	}
+}
+$node->safe_psql('postgres', $sql);
+$node->safe_psql('postgres', q{
+	SELECT count(*) FROM eventlog.produce_batch('fz',
+	    array(SELECT 'batch-' || g FROM generate_series(1, 10000) g), partition => 0);
+});
+
+my $content0 = fetch_text(0);
+my $content1 = fetch_text(1);
+is(scalar(my @l0 = split /\n/, $content0), 192 + 10000, 'partition 0 holds the committed records');
+is(scalar(my @l1 = split /\n/, $content1), 192, 'partition 1 holds the committed records');
+is($content0, scan_text(0), 'fetch and a scan agree before freezing');
+
+my $BURN = 1000;
+my $fx0 = relfrozenxid($leaf0);
+burn_xids($BURN);
+my $age_before = frozen_age($leaf0);
+cmp_ok($age_before, '>=', $BURN + 400,
+	"age(relfrozenxid) of the leaf grew with the transactions ($age_before)");
+
+# ---------------------------------------------------------------------------
+# VACUUM (FREEZE) on a leaf advances its relfrozenxid
+# ---------------------------------------------------------------------------
+
+$node->safe_psql('postgres', "VACUUM (FREEZE) $leaf0");
+my $fx1 = relfrozenxid($leaf0);
+my $age_after = frozen_age($leaf0);
+isnt($fx1, $fx0, "VACUUM (FREEZE) changed relfrozenxid ($fx0 -> $fx1)");
+ok(xid_older($fx0, $fx1), 'the new relfrozenxid is newer than the old one');
+cmp_ok($age_after, '<', $BURN,
+	"age(relfrozenxid) after VACUUM (FREEZE) is small ($age_after < $BURN xids burnt)");
+is(fetch_text(0), $content0, 'frozen records are fetched unchanged');
+is(scan_text(0), $content0, 'frozen records are scanned unchanged');
+is( $node->safe_psql('postgres',
+		q{SELECT count(*) FROM eventlog_topics.fz WHERE convert_from(value, 'UTF8') LIKE 'aborted%'}),
+	'0',
+	'aborted records stay invisible after freezing');
+
+# An aggressive plain VACUUM (what anti-wraparound autovacuum runs) on the
+# other leaf advances it too.
+burn_xids($BURN);
+my $fx1_leaf1 = relfrozenxid($leaf1);
+$node->safe_psql('postgres', "SET vacuum_freeze_table_age = 0; SET vacuum_freeze_min_age = 0; VACUUM $leaf1");
+cmp_ok(frozen_age($leaf1), '<', $BURN,
+	'aggressive VACUUM advances relfrozenxid of the other leaf');
+ok(xid_older($fx1_leaf1, relfrozenxid($leaf1)), 'relfrozenxid of partition 1 moved forward');
+is(fetch_text(1), $content1, 'partition 1 unchanged by VACUUM');
+
+# ---------------------------------------------------------------------------
+# Freezing with open producers: relfrozenxid must not pass them, their
+# records must not be frozen as committed, aborted records stay aborted.
+# ---------------------------------------------------------------------------
+
+my $sa = $node->background_psql('postgres');
+my $sb = $node->background_psql('postgres');
+$sa->query_safe('BEGIN');
+my $off_a = $sa->query_safe(
+	q{SELECT "offset" FROM eventlog.produce('fz', 'open-then-commit'::text, partition => 0)});
+my $xid_a = $sa->query_safe('SELECT pg_current_xact_id()::xid');
+$sb->query_safe('BEGIN');
+my $off_b = $sb->query_safe(
+	q{SELECT "offset" FROM eventlog.produce('fz', 'open-then-abort'::text, partition => 0)});
+$node->safe_psql('postgres', q{
+	BEGIN;
+	SELECT eventlog.produce('fz', 'aborted-before-freeze'::text, partition => 0);
+	ROLLBACK;
+});
+my $off_c = $node->safe_psql('postgres',
+	q{SELECT "offset" FROM eventlog.produce('fz', 'committed-after-open'::text, partition => 0)});
+burn_xids(200);
+
+$node->safe_psql('postgres', "VACUUM (FREEZE) $leaf0");
+my $fx2 = relfrozenxid($leaf0);
+ok(!xid_older($xid_a, $fx2),
+	"relfrozenxid ($fx2) does not pass the open producer's transaction ($xid_a)");
+is(fetch_text(0), $content0,
+	'while a producer is open, fetch still stops before its record after freezing');
+
+$sa->query_safe('COMMIT');
+$sb->query_safe('ROLLBACK');
+$sa->quit;
+$sb->quit;
+
+my $tail = $node->safe_psql('postgres',
+	qq{SELECT string_agg("offset" || ':' || convert_from(value, 'UTF8'), ',' ORDER BY "offset")
+	     FROM eventlog.fetch('fz', 0, $off_a, 100)});
+is($tail, "$off_a:open-then-commit,$off_c:committed-after-open",
+	'after commit and abort: the committed open record and the later one, nothing aborted');
+
+my $tail_rows = $node->safe_psql('postgres',
+	qq{SELECT "offset", key, convert_from(value, 'UTF8'), headers, ts
+	     FROM eventlog.fetch('fz', 0, $off_a, 100)});
+burn_xids($BURN);
+$node->safe_psql('postgres', "VACUUM (FREEZE) $leaf0");
+cmp_ok(frozen_age($leaf0), '<', $BURN,
+	'once the producers ended, VACUUM (FREEZE) advances relfrozenxid again');
+my $content0_final = fetch_text(0);
+is($content0_final, "$content0\n$tail_rows",
+	'after the second freeze the partition holds exactly the earlier records plus the two committed ones');
+is( $node->safe_psql('postgres',
+		q{SELECT count(*) FROM eventlog_topics.fz
+		   WHERE convert_from(value, 'UTF8') IN ('open-then-abort', 'aborted-before-freeze')}),
+	'0',
+	'aborted records are still invisible to a scan after freezing');
+is(scan_text(0), $content0_final, 'fetch and a scan agree after freezing');
+
+# Database-wide freeze: datfrozenxid advances, so no relation of the
+# extension holds it back.
+burn_xids($BURN);
+$node->safe_psql('postgres', 'VACUUM (FREEZE)');
+cmp_ok($node->safe_psql('postgres',
+		"SELECT age(datfrozenxid) FROM pg_database WHERE datname = 'postgres'"),
+	'<', $BURN, 'database-wide VACUUM (FREEZE) advances datfrozenxid');
+is( $node->safe_psql('postgres',
+		qq{SELECT c.oid::regclass FROM pg_class c
+		    WHERE c.relkind IN ('r', 'm', 't') AND age(c.relfrozenxid) >= $BURN}),
+	'',
+	'no relation (topic leaves and their TOAST included) keeps an old relfrozenxid');
+
+# ---------------------------------------------------------------------------
+# Frozen records survive a crash.
+# ---------------------------------------------------------------------------
+
+my $fx_before_crash = relfrozenxid($leaf0);
+$node->stop('immediate');
+$node->start;
+is(relfrozenxid($leaf0), $fx_before_crash, 'relfrozenxid survives the crash');
+is(fetch_text(0), $content0_final, 'frozen records of partition 0 are fetched after the crash');
+is(fetch_text(1), $content1, 'frozen records of partition 1 are fetched after the crash');
+is(scan_text(0), $content0_final, 'and scanned after the crash');
+
+# Producing continues above the frozen records.
+my $next = $node->safe_psql('postgres',
+	q{SELECT "offset" FROM eventlog.produce('fz', 'after-crash'::text, partition => 0)});
+my ($last_old) = (split /\n/, $content0_final)[-1] =~ /^(\d+)\|/;
+cmp_ok($next, '>', $last_old, 'a new record after the crash gets an offset above the frozen ones');
+is( $node->safe_psql('postgres',
+		qq{SELECT string_agg(convert_from(value, 'UTF8'), ',') FROM eventlog.fetch('fz', 0, $last_old + 1, 100)}),
+	'after-crash',
+	'and is fetched after them');
+
+$node->stop;
+done_testing();
