@@ -22,12 +22,12 @@ PROVE_TESTS  = test/t/*.pl
 
 EXTRA_CLEAN  = tmp_check tmp_check_regress results regression.diffs regression.out log
 
-# Rebuild objects when the headers they include change.
-autodepend   = yes
-
 PG_CONFIG   ?= pg_config
 PGXS        := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# Every object is rebuilt when a header changes (PGXS tracks no dependencies).
+$(OBJS): $(wildcard src/*.h)
 
 # Refuse to build when the control file and META.json disagree on the version.
 all: check-version
