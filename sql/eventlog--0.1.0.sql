@@ -184,3 +184,176 @@ COMMENT ON VIEW eventlog.partitions IS
 'One row per topic partition: earliest offset, high watermark, last stable offset, the transaction holding readers back (held_by, see pg_stat_activity.backend_xid) and size';
 
 GRANT SELECT ON eventlog.topics, eventlog.partitions TO PUBLIC;
+
+/* ---- Consumer groups ---- */
+
+CREATE TABLE eventlog.consumer_group (
+    grp             text PRIMARY KEY CHECK (grp <> ''),
+    owner           name NOT NULL,
+    generation      bigint NOT NULL DEFAULT 0,
+    session_timeout interval CHECK (session_timeout > interval '0'),
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE eventlog.consumer_group IS 'Consumer groups: written only by eventlog''s functions';
+
+-- last_heartbeat changes on every call: no index on it, room on the page for HOT updates
+CREATE TABLE eventlog.group_member (
+    grp            text NOT NULL REFERENCES eventlog.consumer_group ON DELETE CASCADE,
+    member         text NOT NULL CHECK (member <> ''),
+    topics         text[] NOT NULL,
+    joined_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    last_heartbeat timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (grp, member)
+) WITH (fillfactor = 50);
+COMMENT ON TABLE eventlog.group_member IS 'Members of consumer groups and the topics they consume';
+
+CREATE TABLE eventlog.group_assignment (
+    grp        text NOT NULL REFERENCES eventlog.consumer_group ON DELETE CASCADE,
+    topic      text NOT NULL,
+    partition  integer NOT NULL,
+    member     text NOT NULL,
+    generation bigint NOT NULL,
+    PRIMARY KEY (grp, topic, partition)
+);
+COMMENT ON TABLE eventlog.group_assignment IS 'Which member of a group owns which partition';
+
+-- the hot spot: one UPDATE per commit, never of an indexed column, so HOT
+CREATE TABLE eventlog.group_offset (
+    grp              text NOT NULL REFERENCES eventlog.consumer_group ON DELETE CASCADE,
+    topic            text NOT NULL,
+    partition        integer NOT NULL,
+    committed_offset bigint NOT NULL CHECK (committed_offset >= 0),
+    committed_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (grp, topic, partition)
+) WITH (fillfactor = 20);
+COMMENT ON TABLE eventlog.group_offset IS 'Committed offsets: the next record each group reads in each partition';
+
+SELECT pg_catalog.pg_extension_config_dump('eventlog.consumer_group', '');
+SELECT pg_catalog.pg_extension_config_dump('eventlog.group_member', '');
+SELECT pg_catalog.pg_extension_config_dump('eventlog.group_assignment', '');
+SELECT pg_catalog.pg_extension_config_dump('eventlog.group_offset', '');
+GRANT SELECT ON eventlog.consumer_group, eventlog.group_member, eventlog.group_assignment,
+                eventlog.group_offset TO PUBLIC;
+
+CREATE FUNCTION eventlog.consume(grp text, topic text, max_records integer DEFAULT 100,
+                                 member text DEFAULT NULL, commit boolean DEFAULT false,
+                                 wait interval DEFAULT '0')
+RETURNS TABLE (topic text, partition integer, "offset" bigint, key text, value bytea,
+               headers jsonb, ts timestamptz)
+AS 'MODULE_PATHNAME', 'eventlog_consume'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventlog.consume(text, text, integer, text, boolean, interval) IS
+'Reads records for a consumer group from the partitions assigned to member (all partitions without one), from the committed offsets; commit => true commits in this transaction; wait blocks until records arrive';
+
+CREATE FUNCTION eventlog.commit(grp text, topic text, partition integer, "offset" bigint,
+                                member text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'eventlog_commit'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventlog.commit(text, text, integer, bigint, text) IS
+'Commits a group''s position in a partition (the next offset to read); with member, only while it owns the partition';
+
+CREATE FUNCTION eventlog.leave(grp text, member text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'eventlog_leave'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventlog.leave(text, text) IS
+'Removes a member from its group, handing its partitions to the other members at once';
+
+CREATE FUNCTION eventlog.reset_offsets(grp text, topic text, "to" text)
+RETURNS TABLE (partition integer, committed_offset bigint)
+AS 'MODULE_PATHNAME', 'eventlog_reset_offsets'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventlog.reset_offsets(text, text, text) IS
+'Moves a group without live members to ''earliest'', ''latest'', an offset or a timestamp in every partition of a topic';
+
+CREATE FUNCTION eventlog.reset_offsets(grp text, topic text, "to" bigint)
+RETURNS TABLE (partition integer, committed_offset bigint)
+LANGUAGE sql VOLATILE
+AS $$ SELECT * FROM eventlog.reset_offsets(grp, topic, "to"::text) $$;
+COMMENT ON FUNCTION eventlog.reset_offsets(text, text, bigint) IS
+'Moves a group without live members to an offset (clamped to each partition''s records)';
+
+CREATE FUNCTION eventlog.reset_offsets(grp text, topic text, "to" timestamptz)
+RETURNS TABLE (partition integer, committed_offset bigint)
+LANGUAGE sql VOLATILE
+AS $$ SELECT * FROM eventlog.reset_offsets(grp, topic, "to"::text) $$;
+COMMENT ON FUNCTION eventlog.reset_offsets(text, text, timestamptz) IS
+'Moves a group without live members to the first record at or after a time in every partition';
+
+CREATE FUNCTION eventlog.delete_group(grp text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'eventlog_delete_group'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventlog.delete_group(text) IS 'Deletes a group without live members, with its committed offsets';
+
+CREATE FUNCTION eventlog.alter_group(grp text, session_timeout interval)
+RETURNS void
+AS 'MODULE_PATHNAME', 'eventlog_alter_group'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventlog.alter_group(text, interval) IS
+'Sets a group''s own session timeout (NULL: eventlog.session_timeout)';
+
+CREATE FUNCTION eventlog.offset_for_time(topic text, partition integer, ts timestamptz)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'eventlog_offset_for_time'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION eventlog.offset_for_time(text, integer, timestamptz) IS
+'First offset whose record is at or after a time (the high watermark if none), found without scanning the partition';
+
+CREATE VIEW eventlog.groups AS
+SELECT g.grp AS "group",
+       g.owner,
+       g.generation,
+       coalesce(g.session_timeout, current_setting('eventlog.session_timeout')::interval) AS session_timeout,
+       count(m.member) FILTER (WHERE m.last_heartbeat > clock_timestamp()
+                               - coalesce(g.session_timeout, current_setting('eventlog.session_timeout')::interval)) AS live_members,
+       CASE WHEN count(m.member) FILTER (WHERE m.last_heartbeat > clock_timestamp()
+                               - coalesce(g.session_timeout, current_setting('eventlog.session_timeout')::interval)) > 0
+            THEN 'stable' ELSE 'empty' END AS state,
+       g.created_at
+  FROM eventlog.consumer_group g
+  LEFT JOIN eventlog.group_member m USING (grp)
+ GROUP BY g.grp;
+COMMENT ON VIEW eventlog.groups IS 'One row per consumer group: generation, session timeout, live members';
+
+CREATE VIEW eventlog.members AS
+SELECT m.grp AS "group",
+       m.member,
+       m.topics,
+       (SELECT array_agg(a.topic || ':' || a.partition ORDER BY a.topic, a.partition)
+          FROM eventlog.group_assignment a
+         WHERE a.grp = m.grp AND a.member = m.member) AS partitions,
+       g.generation,
+       m.joined_at,
+       m.last_heartbeat,
+       m.last_heartbeat > clock_timestamp()
+           - coalesce(g.session_timeout, current_setting('eventlog.session_timeout')::interval) AS live
+  FROM eventlog.group_member m
+  JOIN eventlog.consumer_group g USING (grp);
+COMMENT ON VIEW eventlog.members IS 'One row per group member: its topics, assigned partitions (topic:partition), last heartbeat';
+
+CREATE VIEW eventlog.lag AS
+SELECT k.grp AS "group",
+       k.topic,
+       k.partition,
+       a.member,
+       o.committed_offset,
+       s.earliest_offset,
+       s.last_stable_offset,
+       s.high_watermark,
+       s.last_stable_offset - greatest(coalesce(o.committed_offset, s.earliest_offset), s.earliest_offset) AS lag
+  FROM (SELECT grp, topic, partition FROM eventlog.group_offset
+        UNION
+        SELECT grp, topic, partition FROM eventlog.group_assignment) k
+  JOIN eventlog.topic t ON t.topic = k.topic AND k.partition < t.partitions
+  LEFT JOIN eventlog.group_offset o
+         ON o.grp = k.grp AND o.topic = k.topic AND o.partition = k.partition
+  LEFT JOIN eventlog.group_assignment a
+         ON a.grp = k.grp AND a.topic = k.topic AND a.partition = k.partition
+ CROSS JOIN LATERAL eventlog.partition_state(
+           format('eventlog_topics.%I', t.relname || '$' || k.partition)::regclass) s;
+COMMENT ON VIEW eventlog.lag IS
+'Per group and partition: committed offset, last stable offset and lag in records (records below the earliest retained offset are not counted)';
+
+GRANT SELECT ON eventlog.groups, eventlog.members, eventlog.lag TO PUBLIC;

@@ -7,7 +7,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
-#include "eventlog.h"
+#include "el_group.h"
 
 /* Largest record (key + value + headers) accepted, as Kafka's message.max.bytes. */
 int			eventlog_max_record_bytes = 1024 * 1024;
@@ -37,6 +37,17 @@ ElGucInit(void)
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("eventlog.session_timeout",
+							gettext_noop("Time after which a silent member of a consumer group loses its partitions."),
+							gettext_noop("Every call of a member counts as a heartbeat. eventlog.alter_group() sets a group's own timeout."),
+							&eventlog_session_timeout,
+							10000,
+							100,
+							INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("eventlog");
 }

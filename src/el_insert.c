@@ -424,4 +424,5 @@ el_append(Relation rel, int32 partition, ElNewRecord *recs, int nrecs,
 
 	UnlockReleaseBuffer(tailbuf);
 	UnlockReleaseBuffer(metabuf);
+	el_wakeup_note_append(RelationGetRelid(rel));
 }

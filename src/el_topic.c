@@ -524,6 +524,9 @@ eventlog_drop_topic(PG_FUNCTION_ARGS)
 						 quote_qualified_identifier(EL_TOPIC_SCHEMA, get_rel_name(topic.parent))));
 	args[0] = CStringGetTextDatum(name);
 	el_catalog_exec("DELETE FROM eventlog.topic WHERE topic = $1", 1, argtypes, args, NULL);
+	/* Groups forget the topic too: a new topic of that name starts afresh. */
+	el_catalog_exec("DELETE FROM eventlog.group_offset WHERE topic = $1", 1, argtypes, args, NULL);
+	el_catalog_exec("DELETE FROM eventlog.group_assignment WHERE topic = $1", 1, argtypes, args, NULL);
 	PG_RETURN_VOID();
 }
 

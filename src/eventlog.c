@@ -19,4 +19,5 @@ _PG_init(void)
 	ElGucInit();
 	ElTopicCacheInit();
 	ElOffsetScanInit();
+	ElWakeupInit();
 }

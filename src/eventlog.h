@@ -161,6 +161,18 @@ extern bool el_is_eventlog_relation(Relation rel);
 
 extern void ElOffsetScanInit(void);
 
+/* ---- Group assignment (el_assign.c) ---- */
+
+extern void el_assign_partitions(int npartitions, int nmembers, int *owners);
+
+/* ---- Waking consumers (el_wakeup.c) ---- */
+
+extern void ElWakeupInit(void);
+extern bool el_wakeup_available(void);
+extern void el_wakeup_note_append(Oid relid);
+extern uint64 el_wakeup_stamp(Oid *relids, int n);
+extern bool el_wakeup_wait(Oid *relids, int n, uint64 stamp, TimestampTz deadline);
+
 /* ---- Vacuum (el_vacuum.c) ---- */
 
 extern void el_relation_vacuum(Relation rel, struct VacuumParams *params,

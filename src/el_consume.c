@@ -1,0 +1,504 @@
+/*
+ * el_consume.c
+ *		consume(), commit(), leave() and the administration of groups:
+ *		reset_offsets(), delete_group(), alter_group().
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "access/relation.h"
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "el_group.h"
+
+PG_FUNCTION_INFO_V1(eventlog_consume);
+PG_FUNCTION_INFO_V1(eventlog_commit);
+PG_FUNCTION_INFO_V1(eventlog_leave);
+PG_FUNCTION_INFO_V1(eventlog_reset_offsets);
+PG_FUNCTION_INFO_V1(eventlog_delete_group);
+PG_FUNCTION_INFO_V1(eventlog_alter_group);
+PG_FUNCTION_INFO_V1(eventlog_offset_for_time);
+
+/* ---- Arguments ---- */
+
+static char *
+el_required_text(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+static char *
+el_group_arg(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *grp = el_required_text(fcinfo, argno, "group");
+
+	el_check_group_name(grp);
+	return grp;
+}
+
+static char *
+el_member_arg(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *member;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	member = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (member[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("member name must not be empty"),
+				 errhint("Pass NULL to consume without joining the group.")));
+	return member;
+}
+
+static void
+el_topic_arg(FunctionCallInfo fcinfo, int argno, ElTopic *topic)
+{
+	char	   *name = el_required_text(fcinfo, argno, "topic");
+
+	el_topic_lookup(name, false, topic);
+	el_check_topic_privilege(topic, ACL_SELECT);
+}
+
+/* ---- consume ---- */
+
+static Datum
+el_out_datum(Pointer p)
+{
+	if (VARATT_IS_EXTERNAL(p))
+		return PointerGetDatum(detoast_external_attr((struct varlena *) p));
+	return PointerGetDatum(p);
+}
+
+/*
+ * Reads up to max records of one partition from offset under a fresh
+ * snapshot into the result.  Returns how many; *next is the offset after
+ * the last one returned.
+ */
+static int
+el_read_partition(ReturnSetInfo *rsinfo, text *topic_text, Relation rel, int32 partition,
+				  int64 offset, int max, int64 *next)
+{
+	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	ElReader   *reader = el_reader_begin(rel, snapshot, offset);
+	ElRecord	rec;
+	int			n = 0;
+
+	*next = offset;
+	while (n < max && el_reader_next(reader, &rec))
+	{
+		Datum		values[7];
+		bool		nulls[7] = {false, false, false, false, false, false, false};
+
+		values[0] = PointerGetDatum(topic_text);
+		values[1] = Int32GetDatum(partition);
+		values[2] = Int64GetDatum(rec.offset);
+		if (rec.key)
+			values[3] = el_out_datum(rec.key);
+		else
+			nulls[3] = true;
+		if (rec.value)
+			values[4] = el_out_datum(rec.value);
+		else
+			nulls[4] = true;
+		if (rec.headers)
+			values[5] = el_out_datum(rec.headers);
+		else
+			nulls[5] = true;
+		values[6] = TimestampTzGetDatum(rec.ts);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		*next = rec.offset + 1;
+		n++;
+	}
+	el_reader_end(reader);
+	UnregisterSnapshot(snapshot);
+	return n;
+}
+
+/*
+ * consume(grp, topic, max_records, member, commit, wait): records of the
+ * partitions assigned to this member (all partitions without a member),
+ * from the group's committed offsets.  With commit, the positions after the
+ * returned records are committed in the caller's transaction, each
+ * partition's offset row locked before reading: exactly-once processing for
+ * work done in the same transaction.
+ */
+Datum
+eventlog_consume(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *grp = el_group_arg(fcinfo, 0);
+	ElTopic		topic;
+	int32		max_records;
+	char	   *member = el_member_arg(fcinfo, 3);
+	bool		commit = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
+	TimestampTz deadline = GetCurrentTimestamp();
+	text	   *topic_text;
+	int			got = 0;
+
+	el_topic_arg(fcinfo, 1, &topic);
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("max_records must not be null")));
+	max_records = PG_GETARG_INT32(2);
+	if (max_records <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_records must be positive")));
+	if (!PG_ARGISNULL(5))
+	{
+		Interval   *wait = PG_GETARG_INTERVAL_P(5);
+		int64		usecs = wait->time + (wait->day + (int64) wait->month * DAYS_PER_MONTH) * USECS_PER_DAY;
+
+		if (usecs < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("wait must not be negative")));
+		deadline += usecs;
+	}
+	if (commit)
+		PreventCommandIfReadOnly("eventlog.consume(commit => true)");
+
+	InitMaterializedSRF(fcinfo, 0);
+	topic_text = cstring_to_text(topic.name);
+
+	SPI_connect();
+	for (;;)
+	{
+		int32	   *parts;
+		int			nparts;
+		Oid		   *leaves;
+		uint64		stamp;
+		int			i;
+
+		if (member)
+			nparts = el_group_join(grp, member, &topic, &parts);
+		else
+		{
+			el_group_ensure(grp);
+			el_group_require_empty(grp, "Consuming without a member");
+			nparts = topic.npartitions;
+			parts = palloc(sizeof(int32) * nparts);
+			for (i = 0; i < nparts; i++)
+				parts[i] = i;
+		}
+
+		leaves = palloc(sizeof(Oid) * Max(nparts, 1));
+		for (i = 0; i < nparts; i++)
+			leaves[i] = el_topic_leaf(&topic, parts[i]);
+		stamp = el_wakeup_stamp(leaves, nparts);
+
+		for (i = 0; i < nparts && got < max_records; i++)
+		{
+			int32		p = parts[i];
+			Relation	rel = el_topic_open_leaf(&topic, p, AccessShareLock);
+			ElMetaInfo	meta;
+			int64		committed;
+			int64		next;
+			int			n;
+
+			el_read_meta(rel, &meta);
+			if (commit)
+			{
+				/* Lock first, then check ownership, then read: the fence. */
+				if (!el_offset_lock(grp, topic.name, p, meta.earliest_offset, false, &committed))
+				{
+					relation_close(rel, AccessShareLock);
+					continue;
+				}
+				if (member)
+				{
+					char	   *owner = el_group_partition_owner(grp, &topic, p);
+
+					if (owner == NULL || strcmp(owner, member) != 0)
+					{
+						relation_close(rel, AccessShareLock);
+						continue;
+					}
+				}
+			}
+			else if (!el_offset_get(grp, topic.name, p, &committed))
+				committed = meta.earliest_offset;
+
+			/* Below the earliest retained record: start at the earliest. */
+			n = el_read_partition(rsinfo, topic_text, rel, p,
+								  Max(committed, meta.earliest_offset),
+								  max_records - got, &next);
+			if (commit && n > 0)
+				el_offset_set(grp, topic.name, p, next);
+			got += n;
+			relation_close(rel, AccessShareLock);
+		}
+
+		if (got > 0 || IsolationUsesXactSnapshot() ||
+			!el_wakeup_wait(leaves, nparts, stamp, deadline))
+			break;
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/* ---- commit ---- */
+
+/*
+ * commit(grp, topic, partition, offset, member): the group's position in a
+ * partition becomes offset (the next record to read).  With member, only
+ * while that member owns the partition (fencing); without, only while the
+ * group has no live members.  Never moves backwards.
+ */
+Datum
+eventlog_commit(PG_FUNCTION_ARGS)
+{
+	char	   *grp = el_group_arg(fcinfo, 0);
+	ElTopic		topic;
+	int32		partition;
+	int64		offset;
+	char	   *member = el_member_arg(fcinfo, 4);
+	Relation	rel;
+	ElMetaInfo	meta;
+	int64		current;
+
+	el_topic_arg(fcinfo, 1, &topic);
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("partition must not be null")));
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("offset must not be null")));
+	partition = PG_GETARG_INT32(2);
+	offset = PG_GETARG_INT64(3);
+	el_check_partition(&topic, partition);
+	if (offset < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("offset must not be negative"),
+				 errhint("Commit the offset of the next record to read: the last processed offset plus one.")));
+	PreventCommandIfReadOnly("eventlog.commit()");
+
+	rel = el_topic_open_leaf(&topic, partition, AccessShareLock);
+	el_read_meta(rel, &meta);
+	relation_close(rel, AccessShareLock);
+	if (offset > meta.next_offset)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("offset " INT64_FORMAT " is beyond the high watermark " INT64_FORMAT " of partition %d of topic \"%s\"",
+						offset, meta.next_offset, partition, topic.name),
+				 errhint("Commit the offset of the next record to read: the last processed offset plus one.")));
+
+	SPI_connect();
+	el_group_require(grp, NULL);
+	if (member)
+		el_group_check_ownership(grp, member, &topic, partition);
+	else
+		el_group_require_empty(grp, "Committing without a member");
+
+	(void) el_offset_lock(grp, topic.name, partition, offset, true, &current);
+	if (offset < current)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("offset " INT64_FORMAT " is below the committed offset " INT64_FORMAT " of consumer group \"%s\" in partition %d of topic \"%s\"",
+						offset, current, grp, partition, topic.name),
+				 errdetail("Committed offsets only move forward."),
+				 errhint("Use eventlog.reset_offsets() to move a group back.")));
+	el_offset_set(grp, topic.name, partition, offset);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* ---- leave ---- */
+
+Datum
+eventlog_leave(PG_FUNCTION_ARGS)
+{
+	char	   *grp = el_group_arg(fcinfo, 0);
+	char	   *member = el_member_arg(fcinfo, 1);
+	bool		found;
+
+	if (member == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("member must not be null")));
+	SPI_connect();
+	el_group_require(grp, NULL);
+	found = el_group_leave(grp, member);
+	SPI_finish();
+	PG_RETURN_BOOL(found);
+}
+
+/* ---- administration ---- */
+
+/*
+ * reset_offsets(grp, topic, to): moves the group's committed offsets of
+ * every partition of the topic to 'earliest', 'latest', an offset (clamped
+ * to what the partition holds) or a timestamp (the first record at or after
+ * it), as kafka-consumer-groups --reset-offsets does; only while the group
+ * has no live members.  Returns the new offsets.
+ */
+Datum
+eventlog_reset_offsets(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *grp = el_group_arg(fcinfo, 0);
+	ElTopic		topic;
+	Oid			owner;
+	char	   *to;
+	int64		to_offset = -1;
+	TimestampTz to_ts = 0;
+	enum
+	{
+		TO_EARLIEST, TO_LATEST, TO_OFFSET, TO_TIME
+	}			kind;
+	int32		p;
+
+	el_topic_arg(fcinfo, 1, &topic);
+	to = el_required_text(fcinfo, 2, "to");
+	if (pg_strcasecmp(to, "earliest") == 0)
+		kind = TO_EARLIEST;
+	else if (pg_strcasecmp(to, "latest") == 0)
+		kind = TO_LATEST;
+	else
+	{
+		char	   *end;
+
+		errno = 0;
+		to_offset = strtoll(to, &end, 10);
+		if (*to != '\0' && *end == '\0' && errno == 0)
+		{
+			kind = TO_OFFSET;
+			if (to_offset < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("offset must not be negative")));
+		}
+		else
+		{
+			kind = TO_TIME;
+			to_ts = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+															CStringGetDatum(to),
+															ObjectIdGetDatum(InvalidOid),
+															Int32GetDatum(-1)));
+		}
+	}
+	PreventCommandIfReadOnly("eventlog.reset_offsets()");
+
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	el_group_require(grp, &owner);
+	el_group_check_owner(grp, owner);
+	el_group_require_empty(grp, "Resetting offsets");
+
+	for (p = 0; p < topic.npartitions; p++)
+	{
+		Relation	rel = el_topic_open_leaf(&topic, p, AccessShareLock);
+		ElMetaInfo	meta;
+		int64		target = 0;
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		el_read_meta(rel, &meta);
+		switch (kind)
+		{
+			case TO_EARLIEST:
+				target = meta.earliest_offset;
+				break;
+			case TO_LATEST:
+				target = meta.next_offset;
+				break;
+			case TO_OFFSET:
+				target = Min(Max(to_offset, meta.earliest_offset), meta.next_offset);
+				break;
+			case TO_TIME:
+				target = Max(el_offset_for_time(rel, to_ts), meta.earliest_offset);
+				break;
+		}
+		relation_close(rel, AccessShareLock);
+		el_offset_reset(grp, topic.name, p, target);
+
+		values[0] = Int32GetDatum(p);
+		values[1] = Int64GetDatum(target);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/* delete_group(grp): forgets a group with no live members, and its offsets. */
+Datum
+eventlog_delete_group(PG_FUNCTION_ARGS)
+{
+	char	   *grp = el_group_arg(fcinfo, 0);
+	Oid			owner;
+
+	SPI_connect();
+	el_group_require(grp, &owner);
+	el_group_check_owner(grp, owner);
+	el_group_require_empty(grp, "Deleting a group");
+	el_group_delete(grp);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* alter_group(grp, session_timeout): the group's own session timeout. */
+Datum
+eventlog_alter_group(PG_FUNCTION_ARGS)
+{
+	char	   *grp = el_group_arg(fcinfo, 0);
+	Oid			owner;
+
+	if (!PG_ARGISNULL(1))
+	{
+		Interval   *timeout = PG_GETARG_INTERVAL_P(1);
+
+		if (timeout->month < 0 || timeout->day < 0 || timeout->time < 0 ||
+			(timeout->month == 0 && timeout->day == 0 && timeout->time == 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("session_timeout must be a positive interval"),
+					 errhint("Pass NULL to use eventlog.session_timeout.")));
+	}
+	SPI_connect();
+	el_group_ensure(grp);
+	el_group_require(grp, &owner);
+	el_group_check_owner(grp, owner);
+	el_group_set_timeout(grp, PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1), PG_ARGISNULL(1));
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* offset_for_time(topic, partition, ts): Kafka's ListOffsets by timestamp. */
+Datum
+eventlog_offset_for_time(PG_FUNCTION_ARGS)
+{
+	ElTopic		topic;
+	int32		partition;
+	Relation	rel;
+	int64		offset;
+
+	el_topic_arg(fcinfo, 0, &topic);
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("partition and ts must not be null")));
+	partition = PG_GETARG_INT32(1);
+	el_check_partition(&topic, partition);
+	rel = el_topic_open_leaf(&topic, partition, AccessShareLock);
+	offset = el_offset_for_time(rel, PG_GETARG_TIMESTAMPTZ(2));
+	relation_close(rel, AccessShareLock);
+	PG_RETURN_INT64(offset);
+}

@@ -1,0 +1,591 @@
+/*
+ * el_group.c
+ *		Consumer groups: membership, assignment and committed offsets.
+ *
+ * Groups live in catalog tables of schema eventlog, so that nothing depends
+ * on a session staying open between calls (consumers often come through
+ * connection pools).  Every call of a member counts as a heartbeat; members
+ * silent past the session timeout lose their partitions at the next
+ * rebalance.  The tables are written as the extension's owner: callers
+ * need rights on topics, not on eventlog's catalog.
+ *
+ * The committed-offset row of a partition is also its fence: consume(...,
+ * commit => true) locks it before reading, so two transactions can never
+ * process the same records of a partition, whatever rebalances happen
+ * meanwhile; a locked row is skipped, not waited for.
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "el_group.h"
+
+/* Session timeout of members, in milliseconds (eventlog.session_timeout). */
+int			eventlog_session_timeout = 10000;
+
+#define EL_LIVE \
+	"m.last_heartbeat > clock_timestamp() - coalesce(g.session_timeout, make_interval(secs => $%d))"
+
+typedef enum ElQuery
+{
+	Q_GROUP_ENSURE,
+	Q_GROUP_GET,
+	Q_GROUP_LOCK,
+	Q_GROUP_LOCK_WAIT,
+	Q_GROUP_BUMP,
+	Q_GROUP_DELETE,
+	Q_GROUP_SET_TIMEOUT,
+	Q_LIVE_COUNT,
+	Q_MEMBER_JOIN,
+	Q_MEMBER_LIVE,
+	Q_MEMBER_HEARTBEAT,
+	Q_MEMBER_LEAVE,
+	Q_NEEDS_REBALANCE,
+	Q_LIVE_MEMBERS,
+	Q_ASSIGNMENTS,
+	Q_ASSIGN_WRITE,
+	Q_ASSIGN_TRIM,
+	Q_MINE,
+	Q_OWNER,
+	Q_OFFSET_GET,
+	Q_OFFSET_ENSURE,
+	Q_OFFSET_LOCK,
+	Q_OFFSET_LOCK_WAIT,
+	Q_OFFSET_SET,
+	Q_OFFSET_RESET,
+	EL_NQUERIES
+} ElQuery;
+
+typedef struct ElQueryDef
+{
+	const char *sql;
+	int			nargs;
+	Oid			types[6];
+} ElQueryDef;
+
+static const ElQueryDef el_queries[EL_NQUERIES] = {
+	[Q_GROUP_ENSURE] = {"INSERT INTO eventlog.consumer_group (grp, owner) VALUES ($1, $2) ON CONFLICT (grp) DO NOTHING",
+	2, {TEXTOID, TEXTOID}},
+	[Q_GROUP_GET] = {"SELECT owner::text, generation FROM eventlog.consumer_group WHERE grp = $1",
+	1, {TEXTOID}},
+	[Q_GROUP_LOCK] = {"SELECT generation FROM eventlog.consumer_group WHERE grp = $1 FOR UPDATE SKIP LOCKED",
+	1, {TEXTOID}},
+	[Q_GROUP_LOCK_WAIT] = {"SELECT generation FROM eventlog.consumer_group WHERE grp = $1 FOR UPDATE",
+	1, {TEXTOID}},
+	[Q_GROUP_BUMP] = {"UPDATE eventlog.consumer_group SET generation = generation + 1 WHERE grp = $1 RETURNING generation",
+	1, {TEXTOID}},
+	[Q_GROUP_DELETE] = {"DELETE FROM eventlog.consumer_group WHERE grp = $1",
+	1, {TEXTOID}},
+	[Q_GROUP_SET_TIMEOUT] = {"UPDATE eventlog.consumer_group SET session_timeout = $2 WHERE grp = $1",
+	2, {TEXTOID, INTERVALOID}},
+	[Q_LIVE_COUNT] = {"SELECT count(*) FROM eventlog.group_member m JOIN eventlog.consumer_group g USING (grp) "
+		"WHERE m.grp = $1 AND m.last_heartbeat > clock_timestamp() - coalesce(g.session_timeout, make_interval(secs => $2))",
+	2, {TEXTOID, FLOAT8OID}},
+	[Q_MEMBER_JOIN] = {"INSERT INTO eventlog.group_member AS m (grp, member, topics) VALUES ($1, $2, ARRAY[$3]) "
+		"ON CONFLICT (grp, member) DO UPDATE SET last_heartbeat = clock_timestamp(), "
+		"topics = CASE WHEN $3 = ANY (m.topics) THEN m.topics ELSE m.topics || $3 END",
+	3, {TEXTOID, TEXTOID, TEXTOID}},
+	[Q_MEMBER_LIVE] = {"SELECT m.last_heartbeat > clock_timestamp() - coalesce(g.session_timeout, make_interval(secs => $3)) "
+		"FROM eventlog.group_member m JOIN eventlog.consumer_group g USING (grp) WHERE m.grp = $1 AND m.member = $2",
+	3, {TEXTOID, TEXTOID, FLOAT8OID}},
+	[Q_MEMBER_HEARTBEAT] = {"UPDATE eventlog.group_member SET last_heartbeat = clock_timestamp() WHERE grp = $1 AND member = $2",
+	2, {TEXTOID, TEXTOID}},
+	[Q_MEMBER_LEAVE] = {"DELETE FROM eventlog.group_member WHERE grp = $1 AND member = $2 RETURNING topics",
+	2, {TEXTOID, TEXTOID}},
+	[Q_NEEDS_REBALANCE] = {
+		"WITH live AS (SELECT m.member FROM eventlog.group_member m JOIN eventlog.consumer_group g USING (grp) "
+		"              WHERE m.grp = $1 AND $2 = ANY (m.topics) "
+		"                AND m.last_heartbeat > clock_timestamp() - coalesce(g.session_timeout, make_interval(secs => $4))), "
+		"     a AS (SELECT partition, member FROM eventlog.group_assignment WHERE grp = $1 AND topic = $2), "
+		"     counts AS (SELECT l.member, count(a.partition) AS n FROM live l LEFT JOIN a USING (member) GROUP BY l.member) "
+		"SELECT EXISTS (SELECT FROM live) AND ("
+		"       (SELECT count(*) FROM a WHERE partition < $3 AND member IN (SELECT member FROM live)) <> $3 "
+		"    OR (SELECT max(n) - min(n) FROM counts) > 1 "
+		"    OR EXISTS (SELECT FROM a WHERE partition >= $3 OR member NOT IN (SELECT member FROM live)))",
+	4, {TEXTOID, TEXTOID, INT4OID, FLOAT8OID}},
+	[Q_LIVE_MEMBERS] = {"SELECT m.member FROM eventlog.group_member m JOIN eventlog.consumer_group g USING (grp) "
+		"WHERE m.grp = $1 AND $2 = ANY (m.topics) "
+		"AND m.last_heartbeat > clock_timestamp() - coalesce(g.session_timeout, make_interval(secs => $3)) ORDER BY m.member",
+	3, {TEXTOID, TEXTOID, FLOAT8OID}},
+	[Q_ASSIGNMENTS] = {"SELECT partition, member FROM eventlog.group_assignment WHERE grp = $1 AND topic = $2",
+	2, {TEXTOID, TEXTOID}},
+	[Q_ASSIGN_WRITE] = {"INSERT INTO eventlog.group_assignment AS a (grp, topic, partition, member, generation) "
+		"SELECT $1, $2, u.p, u.m, $5 FROM unnest($3::int[], $4::text[]) AS u(p, m) "
+		"ON CONFLICT (grp, topic, partition) DO UPDATE SET member = EXCLUDED.member, generation = EXCLUDED.generation "
+		"WHERE a.member <> EXCLUDED.member",
+	5, {TEXTOID, TEXTOID, INT4ARRAYOID, TEXTARRAYOID, INT8OID}},
+	[Q_ASSIGN_TRIM] = {"DELETE FROM eventlog.group_assignment WHERE grp = $1 AND topic = $2 AND partition <> ALL ($3)",
+	3, {TEXTOID, TEXTOID, INT4ARRAYOID}},
+	[Q_MINE] = {"SELECT partition FROM eventlog.group_assignment WHERE grp = $1 AND topic = $2 AND member = $3 ORDER BY partition",
+	3, {TEXTOID, TEXTOID, TEXTOID}},
+	[Q_OWNER] = {"SELECT member FROM eventlog.group_assignment WHERE grp = $1 AND topic = $2 AND partition = $3",
+	3, {TEXTOID, TEXTOID, INT4OID}},
+	[Q_OFFSET_GET] = {"SELECT committed_offset FROM eventlog.group_offset WHERE grp = $1 AND topic = $2 AND partition = $3",
+	3, {TEXTOID, TEXTOID, INT4OID}},
+	[Q_OFFSET_ENSURE] = {"INSERT INTO eventlog.group_offset (grp, topic, partition, committed_offset) VALUES ($1, $2, $3, $4) "
+		"ON CONFLICT (grp, topic, partition) DO NOTHING",
+	4, {TEXTOID, TEXTOID, INT4OID, INT8OID}},
+	[Q_OFFSET_LOCK] = {"SELECT committed_offset FROM eventlog.group_offset WHERE grp = $1 AND topic = $2 AND partition = $3 "
+		"FOR UPDATE SKIP LOCKED",
+	3, {TEXTOID, TEXTOID, INT4OID}},
+	[Q_OFFSET_LOCK_WAIT] = {"SELECT committed_offset FROM eventlog.group_offset WHERE grp = $1 AND topic = $2 AND partition = $3 "
+		"FOR UPDATE",
+	3, {TEXTOID, TEXTOID, INT4OID}},
+	[Q_OFFSET_SET] = {"UPDATE eventlog.group_offset SET committed_offset = $4, committed_at = clock_timestamp() "
+		"WHERE grp = $1 AND topic = $2 AND partition = $3",
+	4, {TEXTOID, TEXTOID, INT4OID, INT8OID}},
+	[Q_OFFSET_RESET] = {"INSERT INTO eventlog.group_offset AS o (grp, topic, partition, committed_offset) VALUES ($1, $2, $3, $4) "
+		"ON CONFLICT (grp, topic, partition) DO UPDATE SET committed_offset = EXCLUDED.committed_offset, committed_at = clock_timestamp()",
+	4, {TEXTOID, TEXTOID, INT4OID, INT8OID}},
+};
+
+static SPIPlanPtr el_plans[EL_NQUERIES];
+
+/* ---- Running catalog queries ---- */
+
+static Oid
+el_catalog_owner(void)
+{
+	Oid			nsp = get_namespace_oid("eventlog", false);
+	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for namespace %u", nsp);
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
+ * Runs one of the queries above as the catalog's owner, with a fresh
+ * snapshot (so that in READ COMMITTED a wait for a row lock is followed by
+ * reading what the other transaction committed).  SPI must be connected.
+ */
+static int
+el_run(ElQuery q, Datum *values, const char *nulls, long tcount)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			rc;
+
+	if (el_plans[q] == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(el_queries[q].sql, el_queries[q].nargs,
+									   (Oid *) el_queries[q].types);
+
+		if (plan == NULL)
+			elog(ERROR, "could not prepare eventlog group query %d: %s", (int) q,
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		el_plans[q] = plan;
+	}
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(el_catalog_owner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	rc = SPI_execute_plan(el_plans[q], values, nulls, false, tcount);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	if (rc < 0)
+		elog(ERROR, "eventlog group query %d failed: %s", (int) q, SPI_result_code_string(rc));
+	return rc;
+}
+
+static Datum
+el_col(int row, int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
+}
+
+static double
+el_timeout_secs(void)
+{
+	return eventlog_session_timeout / 1000.0;
+}
+
+/* ---- Groups ---- */
+
+void
+el_check_group_name(const char *grp)
+{
+	if (grp[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("group name must not be empty")));
+}
+
+/* Creates the group if it is new, owned by the caller. */
+void
+el_group_ensure(const char *grp)
+{
+	Datum		args[2];
+
+	args[0] = CStringGetTextDatum(grp);
+	args[1] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
+	el_run(Q_GROUP_ENSURE, args, NULL, 0);
+}
+
+/* Complains unless the group exists; returns its generation. */
+int64
+el_group_require(const char *grp, Oid *owner)
+{
+	Datum		args[1];
+	bool		isnull;
+	int64		generation;
+
+	args[0] = CStringGetTextDatum(grp);
+	el_run(Q_GROUP_GET, args, NULL, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("consumer group \"%s\" does not exist", grp),
+				 errhint("A group comes into being with its first eventlog.consume() call; eventlog.groups lists the groups there are.")));
+	if (owner)
+		*owner = get_role_oid(TextDatumGetCString(el_col(0, 1, &isnull)), true);
+	generation = DatumGetInt64(el_col(0, 2, &isnull));
+	return generation;
+}
+
+/* Complains unless the caller may administer the group (its owner's rights). */
+void
+el_group_check_owner(const char *grp, Oid owner)
+{
+	if (!OidIsValid(owner) || !has_privs_of_role(GetUserId(), owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of consumer group \"%s\"", grp),
+				 errdetail("The role that created a group owns it.")));
+}
+
+int64
+el_group_live_members(const char *grp)
+{
+	Datum		args[2];
+	bool		isnull;
+
+	args[0] = CStringGetTextDatum(grp);
+	args[1] = Float8GetDatum(el_timeout_secs());
+	el_run(Q_LIVE_COUNT, args, NULL, 1);
+	return DatumGetInt64(el_col(0, 1, &isnull));
+}
+
+/* Complains if the group has live members (then only members may act). */
+void
+el_group_require_empty(const char *grp, const char *action)
+{
+	int64		live = el_group_live_members(grp);
+
+	if (live > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("consumer group \"%s\" has %lld live member%s", grp, (long long) live,
+						live == 1 ? "" : "s"),
+				 errdetail("%s is only allowed while a group has no live members, as in Kafka.", action),
+				 errhint("Pass member => ... to act as a member of the group, or wait until its members leave or time out.")));
+}
+
+void
+el_group_delete(const char *grp)
+{
+	Datum		args[1];
+
+	args[0] = CStringGetTextDatum(grp);
+	el_run(Q_GROUP_DELETE, args, NULL, 0);
+}
+
+void
+el_group_set_timeout(const char *grp, Datum interval, bool isnull)
+{
+	Datum		args[2];
+	char		nulls[2] = {' ', isnull ? 'n' : ' '};
+
+	args[0] = CStringGetTextDatum(grp);
+	args[1] = interval;
+	el_run(Q_GROUP_SET_TIMEOUT, args, nulls, 0);
+}
+
+/* ---- Assignment ---- */
+
+/*
+ * Recomputes the assignment of a topic's partitions in a group.  With wait
+ * false, gives up if another transaction is rebalancing the group right now
+ * (its result becomes visible when it commits; the next call checks again).
+ */
+static bool
+el_rebalance(const char *grp, ElTopic *topic, bool wait)
+{
+	Datum		args[5];
+	int			nmembers;
+	char	  **members;
+	int		   *owners;
+	int		   *before;
+	int			nrows;
+	bool		changed = false;
+	int			i;
+	int			p;
+
+	args[0] = CStringGetTextDatum(grp);
+	el_run(wait ? Q_GROUP_LOCK_WAIT : Q_GROUP_LOCK, args, NULL, 1);
+	if (SPI_processed == 0)
+		return false;
+
+	args[1] = CStringGetTextDatum(topic->name);
+	args[2] = Float8GetDatum(el_timeout_secs());
+	el_run(Q_LIVE_MEMBERS, args, NULL, 0);
+	nmembers = (int) SPI_processed;
+	members = palloc(sizeof(char *) * Max(nmembers, 1));
+	for (i = 0; i < nmembers; i++)
+		members[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+	owners = palloc(sizeof(int) * topic->npartitions);
+	before = palloc(sizeof(int) * topic->npartitions);
+	for (p = 0; p < topic->npartitions; p++)
+		owners[p] = -1;
+	el_run(Q_ASSIGNMENTS, args, NULL, 0);
+	nrows = (int) SPI_processed;
+	for (i = 0; i < nrows; i++)
+	{
+		bool		isnull;
+		int32		part = DatumGetInt32(el_col(i, 1, &isnull));
+		char	   *member = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		int			m;
+
+		if (part < 0 || part >= topic->npartitions)
+		{
+			changed = true;
+			continue;
+		}
+		for (m = 0; m < nmembers; m++)
+			if (strcmp(members[m], member) == 0)
+				owners[part] = m;
+		if (owners[part] < 0)
+			changed = true;
+	}
+	memcpy(before, owners, sizeof(int) * topic->npartitions);
+
+	el_assign_partitions(topic->npartitions, nmembers, owners);
+	for (p = 0; p < topic->npartitions; p++)
+		if (owners[p] != before[p])
+			changed = true;
+
+	if (changed)
+	{
+		Datum	   *parts = palloc(sizeof(Datum) * topic->npartitions);
+		Datum	   *names = palloc(sizeof(Datum) * topic->npartitions);
+		int			n = 0;
+		bool		isnull;
+		int64		generation;
+
+		el_run(Q_GROUP_BUMP, args, NULL, 1);
+		generation = DatumGetInt64(el_col(0, 1, &isnull));
+
+		for (p = 0; p < topic->npartitions; p++)
+		{
+			if (owners[p] < 0)
+				continue;
+			parts[n] = Int32GetDatum(p);
+			names[n] = CStringGetTextDatum(members[owners[p]]);
+			n++;
+		}
+		args[2] = PointerGetDatum(construct_array(parts, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+		args[3] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+		args[4] = Int64GetDatum(generation);
+		el_run(Q_ASSIGN_WRITE, args, NULL, 0);
+		el_run(Q_ASSIGN_TRIM, args, NULL, 0);
+	}
+	return true;
+}
+
+/*
+ * A member's call: joins or heartbeats, subscribes it to the topic,
+ * rebalances if membership or the topic changed, and returns the member's
+ * partitions of the topic.
+ */
+int
+el_group_join(const char *grp, const char *member, ElTopic *topic, int32 **partitions)
+{
+	Datum		args[4];
+	bool		isnull;
+	int			n;
+	int			i;
+
+	el_group_ensure(grp);
+
+	args[0] = CStringGetTextDatum(grp);
+	args[1] = CStringGetTextDatum(member);
+	args[2] = CStringGetTextDatum(topic->name);
+	el_run(Q_MEMBER_JOIN, args, NULL, 0);
+
+	args[1] = CStringGetTextDatum(topic->name);
+	args[2] = Int32GetDatum(topic->npartitions);
+	args[3] = Float8GetDatum(el_timeout_secs());
+	el_run(Q_NEEDS_REBALANCE, args, NULL, 1);
+	if (DatumGetBool(el_col(0, 1, &isnull)))
+		(void) el_rebalance(grp, topic, false);
+
+	args[1] = CStringGetTextDatum(topic->name);
+	args[2] = CStringGetTextDatum(member);
+	el_run(Q_MINE, args, NULL, 0);
+	n = (int) SPI_processed;
+	*partitions = SPI_palloc(sizeof(int32) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		(*partitions)[i] = DatumGetInt32(el_col(i, 1, &isnull));
+	return n;
+}
+
+/* Removes a member and hands its partitions to the others at once. */
+bool
+el_group_leave(const char *grp, const char *member)
+{
+	Datum		args[2];
+	ArrayType  *topics;
+	Datum	   *names;
+	bool	   *nulls;
+	int			n;
+	bool		isnull;
+	int			i;
+
+	args[0] = CStringGetTextDatum(grp);
+	args[1] = CStringGetTextDatum(member);
+	el_run(Q_MEMBER_LEAVE, args, NULL, 0);
+	if (SPI_processed == 0)
+		return false;
+	topics = DatumGetArrayTypePCopy(el_col(0, 1, &isnull));
+	deconstruct_array(topics, TEXTOID, -1, false, TYPALIGN_INT, &names, &nulls, &n);
+	for (i = 0; i < n; i++)
+	{
+		ElTopic		topic;
+
+		if (el_topic_lookup(TextDatumGetCString(names[i]), true, &topic))
+			(void) el_rebalance(grp, &topic, true);
+	}
+	return true;
+}
+
+/*
+ * Fencing: complains unless member is a live member of the group that owns
+ * the partition now.  Counts as the member's heartbeat.
+ */
+void
+el_group_check_ownership(const char *grp, const char *member, ElTopic *topic, int32 partition)
+{
+	Datum		args[3];
+	bool		isnull;
+	char	   *owner;
+
+	args[0] = CStringGetTextDatum(grp);
+	args[1] = CStringGetTextDatum(member);
+	args[2] = Float8GetDatum(el_timeout_secs());
+	el_run(Q_MEMBER_LIVE, args, NULL, 1);
+	if (SPI_processed == 0 || !DatumGetBool(el_col(0, 1, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("member \"%s\" is not a live member of consumer group \"%s\"", member, grp),
+				 errdetail("It left the group or was silent for longer than its session timeout, and its partitions went to other members."),
+				 errhint("Roll back this transaction: the records are processed by the partition's new owner.")));
+	el_run(Q_MEMBER_HEARTBEAT, args, NULL, 0);
+
+	args[1] = CStringGetTextDatum(topic->name);
+	args[2] = Int32GetDatum(partition);
+	el_run(Q_OWNER, args, NULL, 1);
+	owner = SPI_processed == 0 ? NULL :
+		SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (owner == NULL || strcmp(owner, member) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("member \"%s\" does not own partition %d of topic \"%s\" in consumer group \"%s\"",
+						member, partition, topic->name, grp),
+				 owner ? errdetail("The partition is assigned to member \"%s\".", owner) :
+				 errdetail("The partition is not assigned to any member."),
+				 errhint("Roll back this transaction: the records are processed by the partition's owner.")));
+}
+
+/* Owner of a partition right now (fresh read), or NULL. */
+char *
+el_group_partition_owner(const char *grp, ElTopic *topic, int32 partition)
+{
+	Datum		args[3];
+
+	args[0] = CStringGetTextDatum(grp);
+	args[1] = CStringGetTextDatum(topic->name);
+	args[2] = Int32GetDatum(partition);
+	el_run(Q_OWNER, args, NULL, 1);
+	if (SPI_processed == 0)
+		return NULL;
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/* ---- Committed offsets ---- */
+
+/* Committed offset of a partition; false if the group never committed one. */
+bool
+el_offset_get(const char *grp, const char *topic, int32 partition, int64 *offset)
+{
+	Datum		args[3];
+	bool		isnull;
+
+	args[0] = CStringGetTextDatum(grp);
+	args[1] = CStringGetTextDatum(topic);
+	args[2] = Int32GetDatum(partition);
+	el_run(Q_OFFSET_GET, args, NULL, 1);
+	if (SPI_processed == 0)
+		return false;
+	*offset = DatumGetInt64(el_col(0, 1, &isnull));
+	return true;
+}
+
+/*
+ * Locks a partition's committed-offset row (creating it at initial if
+ * missing) and returns the offset.  With wait false, returns false when
+ * another transaction holds the row: it is processing these records.
+ */
+bool
+el_offset_lock(const char *grp, const char *topic, int32 partition, int64 initial,
+			   bool wait, int64 *offset)
+{
+	Datum		args[4];
+	bool		isnull;
+
+	args[0] = CStringGetTextDatum(grp);
+	args[1] = CStringGetTextDatum(topic);
+	args[2] = Int32GetDatum(partition);
+	args[3] = Int64GetDatum(initial);
+	el_run(Q_OFFSET_ENSURE, args, NULL, 0);
+	el_run(wait ? Q_OFFSET_LOCK_WAIT : Q_OFFSET_LOCK, args, NULL, 1);
+	if (SPI_processed == 0)
+		return false;
+	*offset = DatumGetInt64(el_col(0, 1, &isnull));
+	return true;
+}
+
+void
+el_offset_set(const char *grp, const char *topic, int32 partition, int64 offset)
+{
+	Datum		args[4];
+
+	args[0] = CStringGetTextDatum(grp);
+	args[1] = CStringGetTextDatum(topic);
+	args[2] = Int32GetDatum(partition);
+	args[3] = Int64GetDatum(offset);
+	el_run(Q_OFFSET_SET, args, NULL, 0);
+}
+
+/* Sets a committed offset unconditionally (reset_offsets). */
+void
+el_offset_reset(const char *grp, const char *topic, int32 partition, int64 offset)
+{
+	Datum		args[4];
+
+	args[0] = CStringGetTextDatum(grp);
+	args[1] = CStringGetTextDatum(topic);
+	args[2] = Int32GetDatum(partition);
+	args[3] = Int64GetDatum(offset);
+	el_run(Q_OFFSET_RESET, args, NULL, 0);
+}

@@ -1,0 +1,33 @@
+/*
+ * el_group.h
+ *		Consumer groups (el_group.c, el_consume.c).
+ */
+#ifndef EL_GROUP_H
+#define EL_GROUP_H
+
+#include "eventlog.h"
+
+extern int	eventlog_session_timeout;
+
+/* All of these run SPI queries: the caller has SPI connected. */
+extern void el_check_group_name(const char *grp);
+extern void el_group_ensure(const char *grp);
+extern int64 el_group_require(const char *grp, Oid *owner);
+extern void el_group_check_owner(const char *grp, Oid owner);
+extern int64 el_group_live_members(const char *grp);
+extern void el_group_require_empty(const char *grp, const char *action);
+extern void el_group_delete(const char *grp);
+extern void el_group_set_timeout(const char *grp, Datum interval, bool isnull);
+extern int	el_group_join(const char *grp, const char *member, ElTopic *topic, int32 **partitions);
+extern bool el_group_leave(const char *grp, const char *member);
+extern void el_group_check_ownership(const char *grp, const char *member, ElTopic *topic,
+									 int32 partition);
+extern char *el_group_partition_owner(const char *grp, ElTopic *topic, int32 partition);
+
+extern bool el_offset_get(const char *grp, const char *topic, int32 partition, int64 *offset);
+extern bool el_offset_lock(const char *grp, const char *topic, int32 partition, int64 initial,
+						   bool wait, int64 *offset);
+extern void el_offset_set(const char *grp, const char *topic, int32 partition, int64 offset);
+extern void el_offset_reset(const char *grp, const char *topic, int32 partition, int64 offset);
+
+#endif							/* EL_GROUP_H */

@@ -1,0 +1,211 @@
+/*
+ * el_wakeup.c
+ *		Telling waiting consumers that records were committed.
+ *
+ * With shared_preload_libraries = 'eventlog', shared memory holds a commit
+ * counter per slot (relations hash onto slots) and one condition variable.
+ * A transaction that appended records remembers their slots; at commit,
+ * after its records became visible, it bumps those counters and broadcasts.
+ * A consumer waiting on partitions sleeps on the condition variable until a
+ * counter of theirs moves or its time is up: no polling.  Producers never
+ * NOTIFY (that serializes commits on a global lock).
+ *
+ * Without the preload there is no shared memory: waiting falls back to
+ * sleeping in short steps, still correct, less prompt.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "storage/condition_variable.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/timestamp.h"
+
+#include "eventlog.h"
+
+#define EL_WAKEUP_SLOTS		256
+#define EL_POLL_STEP_MS		100
+
+typedef struct ElWakeupShared
+{
+	ConditionVariable cv;
+	pg_atomic_uint64 commits[EL_WAKEUP_SLOTS];
+} ElWakeupShared;
+
+static ElWakeupShared *el_wakeup = NULL;
+static bool el_wakeup_requested = false;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* Slots this transaction appended to, published at commit. */
+static uint64 el_pending[EL_WAKEUP_SLOTS / 64];
+static bool el_pending_any = false;
+static bool el_callback_registered = false;
+
+static int
+el_slot(Oid relid)
+{
+	return (int) (relid % EL_WAKEUP_SLOTS);
+}
+
+/* ---- Shared memory ---- */
+
+static void
+el_wakeup_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(ElWakeupShared)));
+}
+
+static void
+el_wakeup_shmem_startup(void)
+{
+	bool		found;
+	int			i;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	el_wakeup = ShmemInitStruct("eventlog wakeup", sizeof(ElWakeupShared), &found);
+	if (!found)
+	{
+		ConditionVariableInit(&el_wakeup->cv);
+		for (i = 0; i < EL_WAKEUP_SLOTS; i++)
+			pg_atomic_init_u64(&el_wakeup->commits[i], 0);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Sets up shared memory when loaded by shared_preload_libraries. */
+void
+ElWakeupInit(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	el_wakeup_requested = true;
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = el_wakeup_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = el_wakeup_shmem_startup;
+}
+
+/* True when waiting can sleep on the condition variable. */
+bool
+el_wakeup_available(void)
+{
+	return el_wakeup != NULL;
+}
+
+/* ---- Producers ---- */
+
+static void
+el_wakeup_xact_callback(XactEvent event, void *arg)
+{
+	int			i;
+
+	if (!el_pending_any)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			/* The records are visible now: tell the waiters. */
+			if (el_wakeup)
+			{
+				for (i = 0; i < EL_WAKEUP_SLOTS; i++)
+					if (el_pending[i / 64] & ((uint64) 1 << (i % 64)))
+						pg_atomic_fetch_add_u64(&el_wakeup->commits[i], 1);
+				ConditionVariableBroadcast(&el_wakeup->cv);
+			}
+			/* FALLTHROUGH */
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			memset(el_pending, 0, sizeof(el_pending));
+			el_pending_any = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Called for every append: remembers the relation's slot for the commit.
+ * A prepared transaction's records wake nobody at COMMIT PREPARED; waiters
+ * find them at their next step.
+ */
+void
+el_wakeup_note_append(Oid relid)
+{
+	int			slot = el_slot(relid);
+
+	if (!el_wakeup_requested)
+		return;
+	if (!el_callback_registered)
+	{
+		RegisterXactCallback(el_wakeup_xact_callback, NULL);
+		el_callback_registered = true;
+	}
+	el_pending[slot / 64] |= (uint64) 1 << (slot % 64);
+	el_pending_any = true;
+}
+
+/* ---- Consumers ---- */
+
+/* Commit counters of the slots of relids, to compare after sleeping. */
+uint64
+el_wakeup_stamp(Oid *relids, int n)
+{
+	uint64		sum = 0;
+	int			i;
+
+	if (el_wakeup == NULL)
+		return 0;
+	for (i = 0; i < n; i++)
+		sum += pg_atomic_read_u64(&el_wakeup->commits[el_slot(relids[i])]);
+	return sum;
+}
+
+/*
+ * Sleeps until a transaction commits records to one of relids after stamp
+ * was taken, or until deadline.  Returns false once the deadline passed.
+ */
+bool
+el_wakeup_wait(Oid *relids, int n, uint64 stamp, TimestampTz deadline)
+{
+	long		remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+
+	if (remaining <= 0)
+		return false;
+
+	if (el_wakeup == NULL)
+	{
+		/* No shared memory: sleep a short step, the caller looks again. */
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Min(remaining, EL_POLL_STEP_MS), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		return true;
+	}
+
+	ConditionVariablePrepareToSleep(&el_wakeup->cv);
+	while (el_wakeup_stamp(relids, n) == stamp)
+	{
+		remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+		if (remaining <= 0)
+			break;
+		/* Wake up now and then anyway: a COMMIT PREPARED broadcasts nothing. */
+		(void) ConditionVariableTimedSleep(&el_wakeup->cv, Min(remaining, 1000),
+										   PG_WAIT_EXTENSION);
+		CHECK_FOR_INTERRUPTS();
+	}
+	ConditionVariableCancelSleep();
+	return true;
+}
