@@ -52,7 +52,7 @@ sub held_by_prepared
 {
 	my ($gid) = @_;
 	return $node->safe_psql('postgres',
-		qq{SELECT p.last_stable_offset || '|' || (p.held_by = x.transaction)
+		qq{SELECT p.last_stable_offset, p.held_by = x.transaction
 		     FROM eventlog.partitions p, pg_prepared_xacts x
 		    WHERE p.topic = 'pt' AND p.partition = 0 AND x.gid = '$gid'});
 }

@@ -1,0 +1,111 @@
+-- Consumer groups: consume, commit, leave, assignment, fencing, administration
+CREATE EXTENSION IF NOT EXISTS eventlog;
+SELECT eventlog.create_topic('grp', 4);
+SELECT count(*) FROM eventlog.produce_batch('grp', array(SELECT 'v' || i FROM generate_series(0, 7) i), partition => 0);
+SELECT count(*) FROM eventlog.produce_batch('grp', array(SELECT 'w' || i FROM generate_series(0, 3) i), partition => 1);
+SELECT count(*) FROM eventlog.produce_batch('grp', ARRAY['x0'], partition => 2);
+
+-- a standalone consumer (no member) reads every partition from the earliest offset
+SELECT partition, "offset", convert_from(value, 'UTF8') AS value FROM eventlog.consume('solo', 'grp', 3);
+-- without commit the same records come again
+SELECT partition, "offset" FROM eventlog.consume('solo', 'grp', 3);
+-- with commit the group moves past them
+SELECT partition, "offset" FROM eventlog.consume('solo', 'grp', 3, commit => true);
+SELECT partition, "offset" FROM eventlog.consume('solo', 'grp', 100, commit => true);
+SELECT count(*) FROM eventlog.consume('solo', 'grp', 100, commit => true);
+SELECT "group", topic, partition, member, committed_offset, last_stable_offset, lag FROM eventlog.lag WHERE "group" = 'solo' ORDER BY partition;
+-- a rolled back consume leaves the offsets where they were
+SELECT * FROM eventlog.produce('grp', 'late'::text, partition => 3);
+BEGIN;
+SELECT partition, "offset" FROM eventlog.consume('solo', 'grp', 100, commit => true);
+ROLLBACK;
+SELECT partition, "offset", convert_from(value, 'UTF8') AS value FROM eventlog.consume('solo', 'grp', 100, commit => true);
+
+-- members share the partitions, sticky and balanced
+SELECT partition, count(*) FROM eventlog.consume('team', 'grp', 100, member => 'm1') GROUP BY partition ORDER BY partition;
+SELECT member, partitions, generation, live FROM eventlog.members WHERE "group" = 'team' ORDER BY member;
+SELECT count(*) FROM eventlog.consume('team', 'grp', 100, member => 'm2');
+SELECT member, partitions, generation FROM eventlog.members WHERE "group" = 'team' ORDER BY member;
+SELECT count(*) FROM eventlog.consume('team', 'grp', 100, member => 'm3');
+SELECT member, partitions, generation FROM eventlog.members WHERE "group" = 'team' ORDER BY member;
+SELECT count(*) FROM eventlog.consume('team', 'grp', 100, member => 'm4');
+SELECT count(*) FROM eventlog.consume('team', 'grp', 100, member => 'm5');
+-- more members than partitions: one stays idle
+SELECT member, partitions FROM eventlog.members WHERE "group" = 'team' ORDER BY member;
+SELECT "group", generation, live_members, state FROM eventlog.groups WHERE "group" = 'team';
+-- leave hands the partitions over at once; the others keep theirs
+SELECT eventlog.leave('team', 'm1');
+SELECT eventlog.leave('team', 'nobody');
+SELECT member, partitions FROM eventlog.members WHERE "group" = 'team' ORDER BY member;
+
+-- fencing: only the owner commits
+SELECT member FROM eventlog.lag WHERE "group" = 'team' AND partition = 0;
+SELECT eventlog.commit('team', 'grp', 0, 2, member => 'm5');
+SELECT eventlog.commit('team', 'grp', 0, 2, member => 'ghost');
+SELECT eventlog.commit('team', 'grp', 0, 2);
+SELECT eventlog.commit('team', 'grp', 0, 2, member => (SELECT member FROM eventlog.lag WHERE "group" = 'team' AND partition = 0));
+SELECT eventlog.commit('team', 'grp', 0, 1, member => (SELECT member FROM eventlog.lag WHERE "group" = 'team' AND partition = 0));
+SELECT eventlog.commit('team', 'grp', 0, 99, member => (SELECT member FROM eventlog.lag WHERE "group" = 'team' AND partition = 0));
+SELECT committed_offset FROM eventlog.lag WHERE "group" = 'team' AND partition = 0;
+-- administration needs a group without live members
+SELECT * FROM eventlog.reset_offsets('team', 'grp', 'earliest');
+SELECT eventlog.delete_group('team');
+SELECT eventlog.leave('team', m) FROM unnest(ARRAY['m2', 'm3', 'm4', 'm5']) m;
+SELECT "group", live_members, state FROM eventlog.groups WHERE "group" = 'team';
+-- a standalone commit is allowed once the group is empty
+SELECT eventlog.commit('team', 'grp', 1, 2);
+SELECT committed_offset FROM eventlog.lag WHERE "group" = 'team' AND partition = 1;
+
+-- reset_offsets: earliest, latest, an offset (clamped per partition), a time
+SELECT * FROM eventlog.reset_offsets('team', 'grp', 'latest');
+SELECT * FROM eventlog.reset_offsets('team', 'grp', 'earliest');
+SELECT * FROM eventlog.reset_offsets('team', 'grp', 3);
+SELECT * FROM eventlog.reset_offsets('team', 'grp', '5');
+SELECT * FROM eventlog.reset_offsets('team', 'grp', now() + interval '1 day');
+SELECT * FROM eventlog.reset_offsets('team', 'grp', '2000-01-01 00:00:00+00'::timestamptz);
+SELECT * FROM eventlog.reset_offsets('team', 'grp', -1);
+SELECT * FROM eventlog.reset_offsets('team', 'grp', 'yesterday-ish');
+SELECT * FROM eventlog.reset_offsets('nosuch', 'grp', 'earliest');
+SELECT * FROM eventlog.reset_offsets('team', 'nosuch', 'earliest');
+SELECT eventlog.offset_for_time('grp', 0, '2000-01-01');
+SELECT eventlog.offset_for_time('grp', 0, now() + interval '1 day');
+
+-- per-group session timeout
+SELECT eventlog.alter_group('team', '30 s');
+SELECT session_timeout FROM eventlog.groups WHERE "group" = 'team';
+SELECT eventlog.alter_group('team', NULL);
+SELECT session_timeout FROM eventlog.groups WHERE "group" = 'team';
+SELECT eventlog.alter_group('team', '-1 s');
+SHOW eventlog.session_timeout;
+
+-- delete_group
+SELECT eventlog.delete_group('team');
+SELECT count(*) FROM eventlog.groups WHERE "group" = 'team';
+SELECT count(*) FROM eventlog.group_offset WHERE grp = 'team';
+SELECT eventlog.delete_group('team');
+
+-- bad input
+SELECT * FROM eventlog.consume('', 'grp');
+SELECT * FROM eventlog.consume(NULL, 'grp');
+SELECT * FROM eventlog.consume('g1', NULL);
+SELECT * FROM eventlog.consume('g1', 'nosuch');
+SELECT * FROM eventlog.consume('g1', 'grp', 0);
+SELECT * FROM eventlog.consume('g1', 'grp', NULL);
+SELECT * FROM eventlog.consume('g1', 'grp', member => '');
+SELECT * FROM eventlog.consume('g1', 'grp', wait => '-1 s');
+SELECT eventlog.commit('g1', 'grp', 0, -1);
+SELECT eventlog.commit('g1', 'grp', 9, 0);
+SELECT eventlog.commit('g1', 'grp', NULL, 0);
+SELECT eventlog.commit('g1', 'grp', 0, NULL);
+SELECT eventlog.commit('never-seen', 'grp', 0, 0);
+SELECT eventlog.commit('g1', 'grp', 0, 1000);
+SELECT eventlog.leave('g1', NULL);
+SELECT eventlog.leave('never-seen', 'm');
+BEGIN READ ONLY;
+SELECT * FROM eventlog.consume('g1', 'grp', commit => true);
+ROLLBACK;
+
+-- dropping a topic drops the groups' positions in it
+SELECT count(*) FROM eventlog.group_offset WHERE topic = 'grp';
+SELECT eventlog.drop_topic('grp');
+SELECT count(*) FROM eventlog.group_offset WHERE topic = 'grp';
