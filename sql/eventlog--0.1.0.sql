@@ -217,31 +217,49 @@ CREATE TABLE eventlog.group_assignment (
 );
 COMMENT ON TABLE eventlog.group_assignment IS 'Which member of a group owns which partition';
 
--- the hot spot: one UPDATE per commit, never of an indexed column, so HOT
+/*
+ * The hot spot: every commit of every group.  Updating one row per partition
+ * would leave a chain of versions that a long-held snapshot keeps alive and
+ * every lookup must walk.  Instead each commit inserts a row with a higher
+ * seq and deletes the previous one by its exact key: the newest row is found
+ * first by a backward index scan, whatever dead versions pile up behind it,
+ * so commits stay cheap while a snapshot is held.  VACUUM reclaims the rest.
+ */
+CREATE SEQUENCE eventlog.group_offset_seq;
 CREATE TABLE eventlog.group_offset (
     grp              text NOT NULL REFERENCES eventlog.consumer_group ON DELETE CASCADE,
     topic            text NOT NULL,
     partition        integer NOT NULL,
+    seq              bigint NOT NULL,
     committed_offset bigint NOT NULL CHECK (committed_offset >= 0),
     committed_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
-    PRIMARY KEY (grp, topic, partition)
-) WITH (fillfactor = 20);
-COMMENT ON TABLE eventlog.group_offset IS 'Committed offsets: the next record each group reads in each partition';
+    PRIMARY KEY (grp, topic, partition, seq)
+);
+COMMENT ON TABLE eventlog.group_offset IS
+'Committed offsets, the next record each group reads in each partition: the row with the highest seq of a partition is current';
 
 SELECT pg_catalog.pg_extension_config_dump('eventlog.consumer_group', '');
 SELECT pg_catalog.pg_extension_config_dump('eventlog.group_member', '');
 SELECT pg_catalog.pg_extension_config_dump('eventlog.group_assignment', '');
 SELECT pg_catalog.pg_extension_config_dump('eventlog.group_offset', '');
+SELECT pg_catalog.pg_extension_config_dump('eventlog.group_offset_seq', '');
 GRANT SELECT ON eventlog.consumer_group, eventlog.group_member, eventlog.group_assignment,
                 eventlog.group_offset TO PUBLIC;
 
+/*
+ * The group functions run their catalog queries with sequential and bitmap
+ * scans off: the catalog tables are small, and a planner that picked a scan
+ * over all row versions would make every commit slower while a long-held
+ * snapshot keeps old versions alive.  Index scans read the newest first.
+ */
 CREATE FUNCTION eventlog.consume(grp text, topic text, max_records integer DEFAULT 100,
                                  member text DEFAULT NULL, commit boolean DEFAULT false,
                                  wait interval DEFAULT '0')
 RETURNS TABLE (topic text, partition integer, "offset" bigint, key text, value bytea,
                headers jsonb, ts timestamptz)
 AS 'MODULE_PATHNAME', 'eventlog_consume'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE
+SET enable_seqscan = off SET enable_bitmapscan = off;
 COMMENT ON FUNCTION eventlog.consume(text, text, integer, text, boolean, interval) IS
 'Reads records for a consumer group from the partitions assigned to member (all partitions without one), from the committed offsets; commit => true commits in this transaction; wait blocks until records arrive';
 
@@ -249,21 +267,24 @@ CREATE FUNCTION eventlog.commit(grp text, topic text, partition integer, "offset
                                 member text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'eventlog_commit'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE
+SET enable_seqscan = off SET enable_bitmapscan = off;
 COMMENT ON FUNCTION eventlog.commit(text, text, integer, bigint, text) IS
 'Commits a group''s position in a partition (the next offset to read); with member, only while it owns the partition';
 
 CREATE FUNCTION eventlog.leave(grp text, member text)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'eventlog_leave'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE
+SET enable_seqscan = off SET enable_bitmapscan = off;
 COMMENT ON FUNCTION eventlog.leave(text, text) IS
 'Removes a member from its group, handing its partitions to the other members at once';
 
 CREATE FUNCTION eventlog.reset_offsets(grp text, topic text, "to" text)
 RETURNS TABLE (partition integer, committed_offset bigint)
 AS 'MODULE_PATHNAME', 'eventlog_reset_offsets'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE
+SET enable_seqscan = off SET enable_bitmapscan = off;
 COMMENT ON FUNCTION eventlog.reset_offsets(text, text, text) IS
 'Moves a group without live members to ''earliest'', ''latest'', an offset or a timestamp in every partition of a topic';
 
@@ -284,13 +305,15 @@ COMMENT ON FUNCTION eventlog.reset_offsets(text, text, timestamptz) IS
 CREATE FUNCTION eventlog.delete_group(grp text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'eventlog_delete_group'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE
+SET enable_seqscan = off SET enable_bitmapscan = off;
 COMMENT ON FUNCTION eventlog.delete_group(text) IS 'Deletes a group without live members, with its committed offsets';
 
 CREATE FUNCTION eventlog.alter_group(grp text, session_timeout interval)
 RETURNS void
 AS 'MODULE_PATHNAME', 'eventlog_alter_group'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE
+SET enable_seqscan = off SET enable_bitmapscan = off;
 COMMENT ON FUNCTION eventlog.alter_group(text, interval) IS
 'Sets a group''s own session timeout (NULL: eventlog.session_timeout)';
 
@@ -347,7 +370,9 @@ SELECT k.grp AS "group",
         UNION
         SELECT grp, topic, partition FROM eventlog.group_assignment) k
   JOIN eventlog.topic t ON t.topic = k.topic AND k.partition < t.partitions
-  LEFT JOIN eventlog.group_offset o
+  LEFT JOIN (SELECT DISTINCT ON (grp, topic, partition) grp, topic, partition, committed_offset
+               FROM eventlog.group_offset
+              ORDER BY grp, topic, partition, seq DESC) o
          ON o.grp = k.grp AND o.topic = k.topic AND o.partition = k.partition
   LEFT JOIN eventlog.group_assignment a
          ON a.grp = k.grp AND a.topic = k.topic AND a.partition = k.partition

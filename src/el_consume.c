@@ -208,6 +208,7 @@ eventlog_consume(PG_FUNCTION_ARGS)
 			Relation	rel = el_topic_open_leaf(&topic, p, AccessShareLock);
 			ElMetaInfo	meta;
 			int64		committed;
+			int64		seq = 0;
 			int64		next;
 			int			n;
 
@@ -215,7 +216,7 @@ eventlog_consume(PG_FUNCTION_ARGS)
 			if (commit)
 			{
 				/* Lock first, then check ownership, then read: the fence. */
-				if (!el_offset_lock(grp, topic.name, p, meta.earliest_offset, false, &committed))
+				if (!el_offset_lock(grp, topic.name, p, meta.earliest_offset, false, &committed, &seq))
 				{
 					relation_close(rel, AccessShareLock);
 					continue;
@@ -239,7 +240,7 @@ eventlog_consume(PG_FUNCTION_ARGS)
 								  Max(committed, meta.earliest_offset),
 								  max_records - got, &next);
 			if (commit && n > 0)
-				el_offset_set(grp, topic.name, p, next);
+				el_offset_set(grp, topic.name, p, next, seq);
 			got += n;
 			relation_close(rel, AccessShareLock);
 		}
@@ -271,6 +272,7 @@ eventlog_commit(PG_FUNCTION_ARGS)
 	Relation	rel;
 	ElMetaInfo	meta;
 	int64		current;
+	int64		seq;
 
 	el_topic_arg(fcinfo, 1, &topic);
 	if (PG_ARGISNULL(2))
@@ -308,7 +310,7 @@ eventlog_commit(PG_FUNCTION_ARGS)
 	else
 		el_group_require_empty(grp, "Committing without a member");
 
-	(void) el_offset_lock(grp, topic.name, partition, offset, true, &current);
+	(void) el_offset_lock(grp, topic.name, partition, offset, true, &current, &seq);
 	if (offset < current)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -316,7 +318,7 @@ eventlog_commit(PG_FUNCTION_ARGS)
 						offset, current, grp, partition, topic.name),
 				 errdetail("Committed offsets only move forward."),
 				 errhint("Use eventlog.reset_offsets() to move a group back.")));
-	el_offset_set(grp, topic.name, partition, offset);
+	el_offset_set(grp, topic.name, partition, offset, seq);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -89,15 +89,18 @@ static const ElQueryDef el_queries[EL_NQUERIES] = {
 	[Q_LIVE_COUNT] = {"SELECT count(*) FROM eventlog.group_member m JOIN eventlog.consumer_group g USING (grp) "
 		"WHERE m.grp = $1 AND m.last_heartbeat > clock_timestamp() - coalesce(g.session_timeout, make_interval(secs => $2))",
 	2, {TEXTOID, FLOAT8OID}},
+	/* A heartbeat is written at most every $4 seconds: no row version per call. */
 	[Q_MEMBER_JOIN] = {"INSERT INTO eventlog.group_member AS m (grp, member, topics) VALUES ($1, $2, ARRAY[$3]) "
 		"ON CONFLICT (grp, member) DO UPDATE SET last_heartbeat = clock_timestamp(), "
-		"topics = CASE WHEN $3 = ANY (m.topics) THEN m.topics ELSE m.topics || $3 END",
-	3, {TEXTOID, TEXTOID, TEXTOID}},
+		"topics = CASE WHEN $3 = ANY (m.topics) THEN m.topics ELSE m.topics || $3 END "
+		"WHERE m.last_heartbeat < clock_timestamp() - make_interval(secs => $4) OR NOT ($3 = ANY (m.topics))",
+	4, {TEXTOID, TEXTOID, TEXTOID, FLOAT8OID}},
 	[Q_MEMBER_LIVE] = {"SELECT m.last_heartbeat > clock_timestamp() - coalesce(g.session_timeout, make_interval(secs => $3)) "
 		"FROM eventlog.group_member m JOIN eventlog.consumer_group g USING (grp) WHERE m.grp = $1 AND m.member = $2",
 	3, {TEXTOID, TEXTOID, FLOAT8OID}},
-	[Q_MEMBER_HEARTBEAT] = {"UPDATE eventlog.group_member SET last_heartbeat = clock_timestamp() WHERE grp = $1 AND member = $2",
-	2, {TEXTOID, TEXTOID}},
+	[Q_MEMBER_HEARTBEAT] = {"UPDATE eventlog.group_member SET last_heartbeat = clock_timestamp() WHERE grp = $1 AND member = $2 "
+		"AND last_heartbeat < clock_timestamp() - make_interval(secs => $3)",
+	3, {TEXTOID, TEXTOID, FLOAT8OID}},
 	[Q_MEMBER_LEAVE] = {"DELETE FROM eventlog.group_member WHERE grp = $1 AND member = $2 RETURNING topics",
 	2, {TEXTOID, TEXTOID}},
 	[Q_NEEDS_REBALANCE] = {
@@ -128,22 +131,25 @@ static const ElQueryDef el_queries[EL_NQUERIES] = {
 	3, {TEXTOID, TEXTOID, TEXTOID}},
 	[Q_OWNER] = {"SELECT member FROM eventlog.group_assignment WHERE grp = $1 AND topic = $2 AND partition = $3",
 	3, {TEXTOID, TEXTOID, INT4OID}},
-	[Q_OFFSET_GET] = {"SELECT committed_offset FROM eventlog.group_offset WHERE grp = $1 AND topic = $2 AND partition = $3",
+	[Q_OFFSET_GET] = {"SELECT committed_offset, seq FROM eventlog.group_offset "
+		"WHERE grp = $1 AND topic = $2 AND partition = $3 ORDER BY seq DESC LIMIT 1",
 	3, {TEXTOID, TEXTOID, INT4OID}},
-	[Q_OFFSET_ENSURE] = {"INSERT INTO eventlog.group_offset (grp, topic, partition, committed_offset) VALUES ($1, $2, $3, $4) "
-		"ON CONFLICT (grp, topic, partition) DO NOTHING",
+	[Q_OFFSET_ENSURE] = {"INSERT INTO eventlog.group_offset (grp, topic, partition, seq, committed_offset) "
+		"VALUES ($1, $2, $3, 0, $4) ON CONFLICT DO NOTHING",
 	4, {TEXTOID, TEXTOID, INT4OID, INT8OID}},
-	[Q_OFFSET_LOCK] = {"SELECT committed_offset FROM eventlog.group_offset WHERE grp = $1 AND topic = $2 AND partition = $3 "
-		"FOR UPDATE SKIP LOCKED",
+	[Q_OFFSET_LOCK] = {"SELECT committed_offset, seq FROM eventlog.group_offset "
+		"WHERE grp = $1 AND topic = $2 AND partition = $3 ORDER BY seq DESC LIMIT 1 FOR UPDATE SKIP LOCKED",
 	3, {TEXTOID, TEXTOID, INT4OID}},
-	[Q_OFFSET_LOCK_WAIT] = {"SELECT committed_offset FROM eventlog.group_offset WHERE grp = $1 AND topic = $2 AND partition = $3 "
-		"FOR UPDATE",
+	[Q_OFFSET_LOCK_WAIT] = {"SELECT committed_offset, seq FROM eventlog.group_offset "
+		"WHERE grp = $1 AND topic = $2 AND partition = $3 ORDER BY seq DESC LIMIT 1 FOR UPDATE",
 	3, {TEXTOID, TEXTOID, INT4OID}},
-	[Q_OFFSET_SET] = {"UPDATE eventlog.group_offset SET committed_offset = $4, committed_at = clock_timestamp() "
-		"WHERE grp = $1 AND topic = $2 AND partition = $3",
-	4, {TEXTOID, TEXTOID, INT4OID, INT8OID}},
-	[Q_OFFSET_RESET] = {"INSERT INTO eventlog.group_offset AS o (grp, topic, partition, committed_offset) VALUES ($1, $2, $3, $4) "
-		"ON CONFLICT (grp, topic, partition) DO UPDATE SET committed_offset = EXCLUDED.committed_offset, committed_at = clock_timestamp()",
+	[Q_OFFSET_SET] = {"WITH new AS (INSERT INTO eventlog.group_offset (grp, topic, partition, seq, committed_offset) "
+		"                 VALUES ($1, $2, $3, nextval('eventlog.group_offset_seq'), $4)) "
+		"DELETE FROM eventlog.group_offset WHERE grp = $1 AND topic = $2 AND partition = $3 AND seq = $5",
+	5, {TEXTOID, TEXTOID, INT4OID, INT8OID, INT8OID}},
+	[Q_OFFSET_RESET] = {"WITH old AS (DELETE FROM eventlog.group_offset WHERE grp = $1 AND topic = $2 AND partition = $3) "
+		"INSERT INTO eventlog.group_offset (grp, topic, partition, seq, committed_offset) "
+		"VALUES ($1, $2, $3, nextval('eventlog.group_offset_seq'), $4)",
 	4, {TEXTOID, TEXTOID, INT4OID, INT8OID}},
 };
 
@@ -208,6 +214,17 @@ static double
 el_timeout_secs(void)
 {
 	return eventlog_session_timeout / 1000.0;
+}
+
+/*
+ * How stale a heartbeat may get before a call writes a new one: a tenth of
+ * the session timeout, at most a second.  Writing on every call would leave
+ * a row version per call for a long-held snapshot to keep.
+ */
+static double
+el_heartbeat_secs(void)
+{
+	return Min(1.0, el_timeout_secs() / 10.0);
 }
 
 /* ---- Groups ---- */
@@ -421,6 +438,7 @@ el_group_join(const char *grp, const char *member, ElTopic *topic, int32 **parti
 	args[0] = CStringGetTextDatum(grp);
 	args[1] = CStringGetTextDatum(member);
 	args[2] = CStringGetTextDatum(topic->name);
+	args[3] = Float8GetDatum(el_heartbeat_secs());
 	el_run(Q_MEMBER_JOIN, args, NULL, 0);
 
 	args[1] = CStringGetTextDatum(topic->name);
@@ -490,6 +508,7 @@ el_group_check_ownership(const char *grp, const char *member, ElTopic *topic, in
 				 errmsg("member \"%s\" is not a live member of consumer group \"%s\"", member, grp),
 				 errdetail("It left the group or was silent for longer than its session timeout, and its partitions went to other members."),
 				 errhint("Roll back this transaction: the records are processed by the partition's new owner.")));
+	args[2] = Float8GetDatum(el_heartbeat_secs());
 	el_run(Q_MEMBER_HEARTBEAT, args, NULL, 0);
 
 	args[1] = CStringGetTextDatum(topic->name);
@@ -524,7 +543,10 @@ el_group_partition_owner(const char *grp, ElTopic *topic, int32 partition)
 
 /* ---- Committed offsets ---- */
 
-/* Committed offset of a partition; false if the group never committed one. */
+/*
+ * Current committed offset of a partition (the row with the highest seq);
+ * false if the group never committed one.
+ */
 bool
 el_offset_get(const char *grp, const char *topic, int32 partition, int64 *offset)
 {
@@ -542,38 +564,65 @@ el_offset_get(const char *grp, const char *topic, int32 partition, int64 *offset
 }
 
 /*
- * Locks a partition's committed-offset row (creating it at initial if
- * missing) and returns the offset.  With wait false, returns false when
- * another transaction holds the row: it is processing these records.
+ * Locks a partition's current committed-offset row (creating it at initial
+ * if the group has none) and returns the offset and the row's seq.  With
+ * wait false, returns false when another transaction holds the row: it is
+ * processing these records.  With wait true, waits for it; if it committed
+ * a new position meanwhile, locks that one.
  */
 bool
 el_offset_lock(const char *grp, const char *topic, int32 partition, int64 initial,
-			   bool wait, int64 *offset)
+			   bool wait, int64 *offset, int64 *seq)
 {
 	Datum		args[4];
 	bool		isnull;
+	int			attempt;
+
+	if (!el_offset_get(grp, topic, partition, offset))
+	{
+		args[0] = CStringGetTextDatum(grp);
+		args[1] = CStringGetTextDatum(topic);
+		args[2] = Int32GetDatum(partition);
+		args[3] = Int64GetDatum(initial);
+		el_run(Q_OFFSET_ENSURE, args, NULL, 0);
+	}
 
 	args[0] = CStringGetTextDatum(grp);
 	args[1] = CStringGetTextDatum(topic);
 	args[2] = Int32GetDatum(partition);
-	args[3] = Int64GetDatum(initial);
-	el_run(Q_OFFSET_ENSURE, args, NULL, 0);
-	el_run(wait ? Q_OFFSET_LOCK_WAIT : Q_OFFSET_LOCK, args, NULL, 1);
-	if (SPI_processed == 0)
-		return false;
-	*offset = DatumGetInt64(el_col(0, 1, &isnull));
-	return true;
+	for (attempt = 0; attempt < 100; attempt++)
+	{
+		el_run(wait ? Q_OFFSET_LOCK_WAIT : Q_OFFSET_LOCK, args, NULL, 1);
+		if (SPI_processed == 1)
+		{
+			*offset = DatumGetInt64(el_col(0, 1, &isnull));
+			*seq = DatumGetInt64(el_col(0, 2, &isnull));
+			return true;
+		}
+		/* Skipped (locked), or the row we waited for was replaced: retry. */
+		if (!wait)
+			return false;
+		CHECK_FOR_INTERRUPTS();
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+			 errmsg("could not lock the committed offset of partition %d of topic \"%s\" in consumer group \"%s\"",
+					partition, topic, grp)));
+	return false;				/* keep compiler quiet */
 }
 
+/* Commits a new position: a new row, and the locked previous one removed. */
 void
-el_offset_set(const char *grp, const char *topic, int32 partition, int64 offset)
+el_offset_set(const char *grp, const char *topic, int32 partition, int64 offset,
+			  int64 prev_seq)
 {
-	Datum		args[4];
+	Datum		args[5];
 
 	args[0] = CStringGetTextDatum(grp);
 	args[1] = CStringGetTextDatum(topic);
 	args[2] = Int32GetDatum(partition);
 	args[3] = Int64GetDatum(offset);
+	args[4] = Int64GetDatum(prev_seq);
 	el_run(Q_OFFSET_SET, args, NULL, 0);
 }
 

@@ -26,8 +26,9 @@ extern char *el_group_partition_owner(const char *grp, ElTopic *topic, int32 par
 
 extern bool el_offset_get(const char *grp, const char *topic, int32 partition, int64 *offset);
 extern bool el_offset_lock(const char *grp, const char *topic, int32 partition, int64 initial,
-						   bool wait, int64 *offset);
-extern void el_offset_set(const char *grp, const char *topic, int32 partition, int64 offset);
+						   bool wait, int64 *offset, int64 *seq);
+extern void el_offset_set(const char *grp, const char *topic, int32 partition, int64 offset,
+						  int64 prev_seq);
 extern void el_offset_reset(const char *grp, const char *topic, int32 partition, int64 offset);
 
 #endif							/* EL_GROUP_H */

@@ -166,16 +166,27 @@ for my $c (1 .. $NCLIENTS)
 	push @clients, $h;
 }
 
-# Let the stream run until a good number of records is committed, then crash.
+# Let the stream run until a good number of records is committed, with a
+# checkpoint in the middle (so that recovery starts from pages already on
+# disk), then crash.
 my $committed = 0;
+my $target = 300;
+my $checkpointed = 0;
 for (my $i = 0; $i < 600; $i++)
 {
 	$committed = $node->safe_psql('postgres',
 		'SELECT count(*) FROM eventlog_topics.crash');
-	last if $committed >= 1500;
+	if ($committed >= $target)
+	{
+		last if $checkpointed;
+		$node->safe_psql('postgres', 'CHECKPOINT');
+		$checkpointed = 1;
+		$target = $committed + 1200;
+	}
 	usleep(50_000);
 }
-cmp_ok($committed, '>=', 1500, 'producers committed records before the crash');
+ok($checkpointed, 'a checkpoint ran while the producers were committing');
+cmp_ok($committed, '>=', $target, "producers committed $committed records before the crash");
 my $running = grep { $_->pumpable } @clients;
 note "$running of $NCLIENTS clients still running at the crash";
 
@@ -223,6 +234,14 @@ for my $c (1 .. $NCLIENTS)
 	}
 }
 cmp_ok($acked_txns, '>', 100, "clients saw $acked_txns commits acknowledged");
+
+# The clients stopped because the server went away, not because a statement
+# failed before the crash.
+for my $c (1 .. $NCLIENTS)
+{
+	my $err = slurp_file("$tmp/client$c.err");
+	unlike($err, qr/ERROR:/, "client $c met no SQL error before the crash");
+}
 
 $node->start;
 

@@ -25,10 +25,28 @@ $primary->safe_psql('postgres', q{
 	SELECT eventlog.produce('repl', 'before-backup-1'::text, partition => 1);
 });
 
+# Transactions open while the base backup is taken: one commits, one aborts
+# after it, each followed by a committed record.
+my $during_c = $primary->background_psql('postgres');
+my $during_a = $primary->background_psql('postgres');
+$during_c->query_safe('BEGIN');
+my $off_during_c = $during_c->query_safe(
+	q{SELECT "offset" FROM eventlog.produce('repl', 'during-backup-committed'::text, partition => 2)});
+$during_a->query_safe('BEGIN');
+my $off_during_a = $during_a->query_safe(
+	q{SELECT "offset" FROM eventlog.produce('repl', 'during-backup-aborted'::text, partition => 2)});
+my $off_during_x = $primary->safe_psql('postgres',
+	q{SELECT "offset" FROM eventlog.produce('repl', 'during-backup-other'::text, partition => 2)});
+
 $primary->backup('base');
 my $standby = PostgreSQL::Test::Cluster->new('standby');
 $standby->init_from_backup($primary, 'base', has_streaming => 1);
 $standby->start;
+
+$during_c->query_safe('COMMIT');
+$during_a->query_safe('ROLLBACK');
+$during_c->quit;
+$during_a->quit;
 
 my $NPART = 3;
 
@@ -155,25 +173,33 @@ $primary->safe_psql('postgres', q{
 catchup();
 compare_nodes('after catch-up', 'repl', 'later');
 
+is( $standby->safe_psql(
+		'postgres',
+		qq{SELECT string_agg("offset" || ':' || encode(value, 'escape'), ',' ORDER BY "offset")
+		     FROM eventlog.fetch('repl', 2, $off_during_c, 3)}),
+	"$off_during_c:during-backup-committed,$off_during_x:during-backup-other,"
+	  . ($off_during_x + 1) . ':v-2',
+	'standby: transactions open during the base backup are resolved (commit kept, abort skipped)');
+
 # Spot checks of the content itself on the standby.
 is( $standby->safe_psql(
 		'postgres',
-		q{SELECT string_agg(convert_from(value, 'UTF8'), ',' ORDER BY "offset")
+		q{SELECT string_agg(encode(value, 'escape'), ',' ORDER BY "offset")
 		    FROM eventlog.fetch('repl', 2, 0, 1000)
-		   WHERE convert_from(value, 'UTF8') LIKE 'sub-%'}),
+		   WHERE value LIKE 'sub-%'::bytea}),
 	'sub-kept-1,sub-kept-2',
 	'standby: the rolled-back subtransaction record is skipped');
 is( $standby->safe_psql(
 		'postgres',
 		q{SELECT count(*) FROM eventlog_topics.repl
-		   WHERE convert_from(value, 'UTF8') LIKE 'aborted%'}),
+		   WHERE value LIKE 'aborted%'::bytea}),
 	'0',
 	'standby: no aborted record is visible to a scan');
 is( $standby->safe_psql(
 		'postgres',
 		q{SELECT count(*), min("offset") < max("offset")
 		    FROM eventlog.fetch('repl', 1, 0, 100000)
-		   WHERE convert_from(value, 'UTF8') LIKE 'batch-%'}),
+		   WHERE value LIKE 'batch-%'::bytea}),
 	'20000|t',
 	'standby: the whole batch is fetched');
 is( $standby->safe_psql(

@@ -238,5 +238,75 @@ is( $node->safe_psql('postgres',
 	'after-crash',
 	'and is fetched after them');
 
+# ---------------------------------------------------------------------------
+# Wraparound: move the transaction counter so far ahead that the records'
+# original transaction ids lie more than 2^31 transactions back, with the
+# commit log of those ids truncated.  Records that were really frozen stay
+# visible; a record still carrying its xmin would look like it came from the
+# future (or its commit status would be gone).
+# ---------------------------------------------------------------------------
+
+my $pgdata = $node->data_dir;
+
+# Freeze every database, so that the commit log can be truncated up to the
+# new horizon.
+sub freeze_all_databases
+{
+	for my $db ('template0', 'template1', 'postgres')
+	{
+		$node->safe_psql($db, 'VACUUM (FREEZE)');
+	}
+	return;
+}
+
+# Jump the next transaction id to $xid (a multiple of 2^20, the start of a
+# pg_xact segment, which the server creates itself).
+sub jump_xid
+{
+	my ($xid) = @_;
+	$node->stop;
+	command_ok([ 'pg_resetwal', '-x', $xid, '-D', $pgdata ],
+		sprintf('pg_resetwal moves the next transaction id to %u', $xid));
+	$node->start;
+	return;
+}
+
+$node->safe_psql('postgres', 'ALTER DATABASE template0 WITH ALLOW_CONNECTIONS true');
+$node->safe_psql('postgres', "VACUUM (FREEZE) $leaf0; VACUUM (FREEZE) $leaf1");
+my $content0_wrap = fetch_text(0);
+my $first_xid = $node->safe_psql('postgres', 'SELECT pg_current_xact_id()::xid');
+
+my $J1 = 0x40000000;
+jump_xid($J1);
+my $w1 = $node->safe_psql('postgres',
+	q{SELECT "offset" FROM eventlog.produce('fz', 'at-1G'::text, partition => 0)});
+freeze_all_databases();
+ok(!-e "$pgdata/pg_xact/0000",
+	'the commit log segment of the original transactions has been truncated');
+is(fetch_text(0), $content0_wrap . "\n" . $node->safe_psql('postgres',
+		qq{SELECT "offset", key, convert_from(value, 'UTF8'), headers, ts FROM eventlog.fetch('fz', 0, $w1, 1)}),
+	'frozen records are readable without their commit log');
+my $content0_j1 = fetch_text(0);
+is(fetch_text(1), $content1, 'partition 1 likewise');
+
+my $J2 = 0x90000000;
+jump_xid($J2);
+ok( $node->safe_psql('postgres',
+		"SELECT age('$first_xid'::xid) < 0"),
+	'transaction ids of the original records are now more than 2^31 back');
+is(fetch_text(0), $content0_j1,
+	'after wraparound of the original transaction ids, every record is still fetched');
+is(fetch_text(1), $content1, 'partition 1 likewise');
+is(scan_text(0), $content0_j1, 'and scanned');
+my $w2 = $node->safe_psql('postgres',
+	q{SELECT "offset" FROM eventlog.produce('fz', 'at-2.4G'::text, partition => 0)});
+cmp_ok($w2, '>', $w1, 'producing continues with higher offsets');
+is( $node->safe_psql('postgres',
+		qq{SELECT string_agg(convert_from(value, 'UTF8'), ',') FROM eventlog.fetch('fz', 0, $w1, 100)}),
+	'at-1G,at-2.4G',
+	'records produced at both horizons are fetched');
+$node->safe_psql('postgres', "VACUUM (FREEZE) $leaf0");
+cmp_ok(frozen_age($leaf0), '<', $BURN, 'VACUUM (FREEZE) still advances relfrozenxid past the wraparound');
+
 $node->stop;
 done_testing();

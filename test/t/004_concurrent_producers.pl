@@ -22,11 +22,13 @@ $node->append_conf('postgresql.conf',
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION eventlog');
 
-# "offset:value,..." of what fetch returns from $from, in a new transaction.
+# "offset:value,..." of what fetch returns from $from, in a new transaction
+# (each statement of this session runs in its own).
+my $fetcher = $node->background_psql('postgres');
 sub fetched
 {
 	my ($topic, $from) = @_;
-	return $node->safe_psql('postgres',
+	return $fetcher->query_safe(
 		qq{SELECT string_agg("offset" || ':' || convert_from(value, 'UTF8'), ',' ORDER BY "offset")
 		     FROM eventlog.fetch('$topic', 0, $from, 1000)});
 }
@@ -420,5 +422,6 @@ is( $node->safe_psql('postgres',
 $sa->quit;
 $sb->quit;
 $sc->quit;
+$fetcher->quit;
 $node->stop;
 done_testing();
