@@ -5,7 +5,8 @@ SELECT count(*) FROM eventlog.produce_batch('grp', array(SELECT 'v' || i FROM ge
 SELECT count(*) FROM eventlog.produce_batch('grp', array(SELECT 'w' || i FROM generate_series(0, 3) i), partition => 1);
 SELECT count(*) FROM eventlog.produce_batch('grp', ARRAY['x0'], partition => 2);
 
--- a standalone consumer (no member) reads every partition from the earliest offset
+-- a standalone consumer (no member) reads every partition from the earliest offset,
+-- sharing max_records fairly among the partitions
 SELECT partition, "offset", convert_from(value, 'UTF8') AS value FROM eventlog.consume('solo', 'grp', 3);
 -- without commit the same records come again
 SELECT partition, "offset" FROM eventlog.consume('solo', 'grp', 3);

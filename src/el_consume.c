@@ -129,6 +129,87 @@ el_read_partition(ReturnSetInfo *rsinfo, text *topic_text, Relation rel, int32 p
 }
 
 /*
+ * One round of reading for consume(): the partitions' positions are taken
+ * (with commit, by locking their committed-offset rows, skipping those
+ * another transaction holds, and checking ownership after the lock), then
+ * records are read fairly: first up to an equal share of max_records from
+ * each partition, then whatever budget is left, in partition order.  With
+ * commit, the new positions are committed.  Returns the number of records.
+ */
+static int
+el_consume_partitions(ReturnSetInfo *rsinfo, text *topic_text, const char *grp,
+					  const char *member, ElTopic *topic, int32 *parts, int nparts,
+					  bool commit, int max_records)
+{
+	int64	   *next = palloc(sizeof(int64) * Max(nparts, 1));
+	int64	   *seq = palloc0(sizeof(int64) * Max(nparts, 1));
+	int		   *count = palloc0(sizeof(int) * Max(nparts, 1));
+	bool	   *open = palloc0(sizeof(bool) * Max(nparts, 1));
+	int			share = Max(1, max_records / Max(nparts, 1));
+	int			got = 0;
+	int			pass;
+	int			i;
+
+	for (i = 0; i < nparts; i++)
+	{
+		int32		p = parts[i];
+		Relation	rel = el_topic_open_leaf(topic, p, AccessShareLock);
+		ElMetaInfo	meta;
+		int64		committed;
+
+		el_read_meta(rel, &meta);
+		relation_close(rel, AccessShareLock);
+		if (commit)
+		{
+			/* Lock first, then check ownership, then read: the fence. */
+			if (!el_offset_lock(grp, topic->name, p, meta.earliest_offset, false,
+								&committed, &seq[i]))
+				continue;
+			if (member)
+			{
+				char	   *owner = el_group_partition_owner(grp, topic, p);
+
+				if (owner == NULL || strcmp(owner, member) != 0)
+					continue;
+			}
+		}
+		else if (!el_offset_get(grp, topic->name, p, &committed))
+			committed = meta.earliest_offset;
+
+		/* Below the earliest retained record: start at the earliest. */
+		next[i] = Max(committed, meta.earliest_offset);
+		open[i] = true;
+	}
+
+	for (pass = 0; pass < 2; pass++)
+	{
+		for (i = 0; i < nparts && got < max_records; i++)
+		{
+			int			want = pass == 0 ? share : max_records - got;
+			Relation	rel;
+			int			n;
+
+			if (!open[i])
+				continue;
+			want = Min(want, max_records - got);
+			rel = el_topic_open_leaf(topic, parts[i], AccessShareLock);
+			n = el_read_partition(rsinfo, topic_text, rel, parts[i], next[i], want, &next[i]);
+			relation_close(rel, AccessShareLock);
+			if (n < want)
+				open[i] = false;	/* nothing more there now */
+			count[i] += n;
+			got += n;
+		}
+	}
+
+	if (commit)
+		for (i = 0; i < nparts; i++)
+			if (count[i] > 0)
+				el_offset_set(grp, topic->name, parts[i], next[i], seq[i]);
+	return got;
+}
+
+/*
  * consume(grp, topic, max_records, member, commit, wait): records of the
  * partitions assigned to this member (all partitions without a member),
  * from the group's committed offsets.  With commit, the positions after the
@@ -202,48 +283,8 @@ eventlog_consume(PG_FUNCTION_ARGS)
 			leaves[i] = el_topic_leaf(&topic, parts[i]);
 		stamp = el_wakeup_stamp(leaves, nparts);
 
-		for (i = 0; i < nparts && got < max_records; i++)
-		{
-			int32		p = parts[i];
-			Relation	rel = el_topic_open_leaf(&topic, p, AccessShareLock);
-			ElMetaInfo	meta;
-			int64		committed;
-			int64		seq = 0;
-			int64		next;
-			int			n;
-
-			el_read_meta(rel, &meta);
-			if (commit)
-			{
-				/* Lock first, then check ownership, then read: the fence. */
-				if (!el_offset_lock(grp, topic.name, p, meta.earliest_offset, false, &committed, &seq))
-				{
-					relation_close(rel, AccessShareLock);
-					continue;
-				}
-				if (member)
-				{
-					char	   *owner = el_group_partition_owner(grp, &topic, p);
-
-					if (owner == NULL || strcmp(owner, member) != 0)
-					{
-						relation_close(rel, AccessShareLock);
-						continue;
-					}
-				}
-			}
-			else if (!el_offset_get(grp, topic.name, p, &committed))
-				committed = meta.earliest_offset;
-
-			/* Below the earliest retained record: start at the earliest. */
-			n = el_read_partition(rsinfo, topic_text, rel, p,
-								  Max(committed, meta.earliest_offset),
-								  max_records - got, &next);
-			if (commit && n > 0)
-				el_offset_set(grp, topic.name, p, next, seq);
-			got += n;
-			relation_close(rel, AccessShareLock);
-		}
+		got = el_consume_partitions(rsinfo, topic_text, grp, member, &topic, parts, nparts,
+									commit, max_records);
 
 		if (got > 0 || IsolationUsesXactSnapshot() ||
 			!el_wakeup_wait(leaves, nparts, stamp, deadline))
