@@ -135,6 +135,42 @@ $sa->query_safe('COMMIT');
 is(fetched('cp', $s0), "$s0:s0,$s2:s2,$s3:s3",
 	'rolled-back subtransaction skipped, released one kept');
 
+# More subtransactions than a snapshot can list (64): readers must resolve
+# the subtransaction ids of the open producer through pg_subtrans.
+$sa->query_safe('BEGIN');
+my @sub_expect;
+my $sub_first;
+for my $k (1 .. 80)
+{
+	$sa->query_safe("SAVEPOINT q$k");
+	my $o = produce_in($sa, 'cp', "sub$k");
+	$sub_first //= $o;
+	if ($k % 9 == 0)
+	{
+		$sa->query_safe("ROLLBACK TO SAVEPOINT q$k");
+	}
+	else
+	{
+		$sa->query_safe("RELEASE SAVEPOINT q$k");
+		push @sub_expect, "$o:sub$k";
+	}
+}
+my $sub_after = produce_in($sc, 'cp', 'after-subs');
+is(fetched('cp', $sub_first), '', 'producer with 80 subtransactions open: nothing fetched');
+my $overflow_reader = $node->background_psql('postgres');
+$overflow_reader->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ');
+is( $overflow_reader->query_safe(
+		qq{SELECT count(*) FROM eventlog.fetch('cp', 0, $sub_first, 1000)}),
+	'0', 'repeatable read reader with an overflowed snapshot: nothing fetched');
+$sa->query_safe('COMMIT');
+is( $overflow_reader->query_safe(
+		qq{SELECT count(*) FROM eventlog.fetch('cp', 0, $sub_first, 1000)}),
+	'0', 'same overflowed snapshot after the commit: still nothing');
+$overflow_reader->query_safe('COMMIT');
+$overflow_reader->quit;
+is(fetched('cp', $sub_first), join(',', @sub_expect, "$sub_after:after-subs"),
+	'after the commit: released subtransactions kept, rolled-back ones skipped');
+
 # A reader whose snapshot predates a commit must stop at that record, not
 # skip it (it is in progress for that snapshot), even once it has committed.
 $sa->query_safe('BEGIN');
@@ -169,6 +205,7 @@ is( fetched('cp', 0),
 	join(',',
 		'0:a0', '1:b1', '3:b3', "$o4:x4", "$o5:x5", "$o6:x6", "$o7:x7", "$o9:x9",
 		"$m1:m1", "$n1:n1", "$m2:m2", "$n2:n2", "$s0:s0", "$s2:s2", "$s3:s3",
+		@sub_expect, "$sub_after:after-subs",
 		"$r0:late", "$r1:after-late", "$r2:after-snapshot"),
 	'the whole partition holds exactly the committed records');
 
@@ -285,6 +322,7 @@ $node->safe_psql('postgres', q{
 
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 my $ins = q{INSERT INTO ledger (off, val) SELECT p."offset", v.val FROM (SELECT 'c' || :client_id || '-' || nextval('vals') AS val) v, LATERAL eventlog.produce('cc', v.val, partition => 0) p;};
+my $ins_batch = q{WITH v AS (SELECT array(SELECT 'c' || :client_id || '-' || nextval('vals') FROM generate_series(1, 5)) AS vals) INSERT INTO ledger (off, val) SELECT b."offset", v.vals[b.o] FROM v, LATERAL eventlog.produce_batch('cc', v.vals, partition => 0) WITH ORDINALITY AS b(partition, "offset", o);};
 append_to_file("$tmp/produce.sql", <<"EOS");
 \\set abort random(1, 100)
 \\set more random(1, 3)
@@ -296,7 +334,7 @@ $ins
 \\endif
 \\sleep :pause ms
 \\if :more = 3
-$ins
+$ins_batch
 \\endif
 \\if :abort <= 25
 ROLLBACK;
@@ -308,7 +346,7 @@ EOS
 my ($pgb_out, $pgb_err) = ('', '');
 my $pgbench = IPC::Run::start(
 	[
-		'pgbench', '-n', '-c', '4', '-j', '2', '-t', '150',
+		'pgbench', '-n', '-c', '4', '-j', '2', '-t', '300',
 		'-f', "$tmp/produce.sql",
 		'-h', $node->host, '-p', $node->port, 'postgres'
 	],

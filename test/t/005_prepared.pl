@@ -170,6 +170,35 @@ is_deeply(fetch_list($p2), expected_from($p2),
 	'after COMMIT PREPARED p3: p3 and the later record, nothing of p2');
 is_deeply(fetch_list(0), expected_from(0),
 	'the whole partition holds exactly the committed records');
+# A prepared transaction whose records were produced in subtransactions:
+# after a crash, readers must still see them as open (their subtransaction
+# ids belong to the prepared transaction).
+my $p4_out = $node->safe_psql('postgres', q{
+	BEGIN;
+	SAVEPOINT s1;
+	SELECT "offset" FROM eventlog.produce('pt', 'prep4-sub'::text, partition => 0);
+	RELEASE SAVEPOINT s1;
+	SAVEPOINT s2;
+	SELECT "offset" FROM eventlog.produce('pt', 'prep4-dropped'::text, partition => 0);
+	ROLLBACK TO SAVEPOINT s2;
+	SAVEPOINT s3;
+	SELECT "offset" FROM eventlog.produce('pt', 'prep4-sub2'::text, partition => 0);
+	PREPARE TRANSACTION 'p4';
+});
+my ($p4, $p4_dropped, $p4_sub2) = split /\n/, $p4_out;
+my $a7 = produce('after-p4');
+is_deeply(fetch_list($p4), [], 'prepared transaction with subtransactions holds readers back');
+$node->stop('immediate');
+$node->start;
+is_deeply(fetch_list($p4), [], 'and still after a crash');
+is_deeply(fetch_list($p4_dropped), [], 'also when fetching from its rolled-back subtransaction record');
+my $a8 = produce('after-p4-crash');
+cmp_ok($a8, '>', $a7, 'offsets continue above after the crash');
+$node->safe_psql('postgres', "COMMIT PREPARED 'p4'");
+@expect{ $p4, $p4_sub2, $a7, $a8 } = ('prep4-sub', 'prep4-sub2', 'after-p4', 'after-p4-crash');
+is_deeply(fetch_list($p4), expected_from($p4),
+	'after COMMIT PREPARED: its released subtransactions and the later records, not the rolled-back one');
+
 is( $node->safe_psql('postgres',
 		q{SELECT count(*), count(DISTINCT "offset") FROM eventlog_topics.pt}),
 	scalar(keys %expect) . '|' . scalar(keys %expect),

@@ -209,11 +209,14 @@ sub run_wait_tests
 		SELECT count(*) FROM eventlog.consume('gm', 'w', 100, member => 'm0', commit => true);
 		SELECT count(*) FROM eventlog.consume('gm', 'w', 100, member => 'm1', commit => true);
 	});
+	# (the catalog table, not the view: the views are checked on their own
+	# below)
 	my %owner = map { split /\|/ } split /\n/, $node->safe_psql('postgres',
-		q{SELECT array_to_string(partitions, ','), member FROM eventlog.members WHERE "group" = 'gm'});
-	is(join(',', sort keys %owner), 'w:0,w:1', "$kind: two members, one partition each");
-	my $mine = $owner{'w:0'};
-	my $other = $owner{'w:1'};
+		q{SELECT partition, member FROM eventlog.group_assignment WHERE grp = 'gm' AND topic = 'w'});
+	is(join(',', sort keys %owner) . ' ' . join(',', sort values %owner), '0,1 m0,m1',
+		"$kind: two members, one partition each");
+	my $mine = $owner{0};
+	my $other = $owner{1};
 	$w->send(wait_sql('gm', 'w', '10 s', member => $mine));
 	ok(sleeping($node, $pid), "$kind: member $mine waits for partition 0");
 	produce_at($node, 'w', 'for-other', 1);
@@ -230,11 +233,61 @@ sub run_wait_tests
 		'1:for-other', "$kind: the other member gets the other record");
 
 	# REPEATABLE READ: a snapshot that cannot see new records does not wait.
+	$w->query(wait_sql('gw', 'w', '0'));    # read what is there
 	$w->query('BEGIN ISOLATION LEVEL REPEATABLE READ');
 	($recs, $elapsed) = split /\|/, $w->query(wait_sql('gw', 'w', '3 s'));
 	$w->query('COMMIT');
 	is($recs, '', "$kind: nothing to read in REPEATABLE READ");
 	cmp_ok($elapsed, '<', 1, "$kind: and consume does not wait in REPEATABLE READ (${elapsed} s)");
+
+	# Sleeping, not polling: the catalog reads of a consume that does not
+	# wait (one look at the partitions, with the set-up of the call) against
+	# how they grow with the length of a wait for nothing.  Rechecking once
+	# a second or less often is sleeping; every 500 ms or more often is
+	# polling.
+	if ($kind eq 'preloaded')
+	{
+		my $reads_sql = q{SELECT coalesce(sum(seq_scan + coalesce(idx_scan, 0)), 0)
+		                    FROM pg_stat_xact_user_tables WHERE schemaname = 'eventlog'};
+		my %reads;
+		for my $secs (0, 1, 3)
+		{
+			# (counts not yet flushed stay in the xact view: flush them)
+			$w->query('SELECT pg_stat_force_next_flush()');
+			$w->query('SELECT 1');
+			is($w->query($reads_sql), '0', "$kind: no pending catalog reads before measuring")
+			  if $secs == 0;
+			$w->query('BEGIN');
+			($recs, $elapsed) = split /\|/, $w->query(wait_sql('gw', 'w', "$secs s"));
+			$reads{$secs} = $w->query($reads_sql);
+			$w->query('COMMIT');
+			die "records came while measuring" if $recs ne '';
+		}
+		my $per_second = ($reads{3} - $reads{1}) / 2;
+		note sprintf('%s: catalog reads of consume: %d without waiting, %d waiting 1 s, %d waiting 3 s',
+			$kind, $reads{0}, $reads{1}, $reads{3});
+		cmp_ok($reads{0}, '>', 0, "$kind: consume reads the group catalog");
+		cmp_ok($per_second, '<', $reads{0} / 2,
+			sprintf('%s: waiting for nothing costs %.1f catalog reads per second, one look %d: it sleeps, it does not poll',
+				$kind, $per_second, $reads{0}));
+	}
+
+	# A prepared producing transaction: COMMIT PREPARED delivers it during
+	# the wait, not at its end.
+	if ($kind eq 'preloaded')
+	{
+		$p->query_safe(q{BEGIN; SELECT eventlog.produce('w', 'two-phase'::text, partition => 0); PREPARE TRANSACTION 'tp'});
+		$w->send(wait_sql('gw', 'w', '6 s'));
+		ok(sleeping($node, $pid), "$kind: waiting while a prepared transaction holds a record");
+		usleep(300_000);
+		ok(!$w->poll, "$kind: a prepared record is not delivered");
+		my $before = $p->query_safe('SELECT extract(epoch FROM clock_timestamp())');
+		$p->query_safe(q{COMMIT PREPARED 'tp'});
+		($recs, $elapsed, $end) = split /\|/, $w->wait_done(20);
+		is($recs, '0:two-phase', "$kind: the record is returned once COMMIT PREPARED ran");
+		cmp_ok($end - $before, '<', 2,
+			sprintf('%s: within 2 s of COMMIT PREPARED (%.3f s; the wait was 6 s)', $kind, $end - $before));
+	}
 
 	$p->quit;
 	$w->quit;
@@ -256,14 +309,25 @@ $node->stop;
 
 my $plain = PostgreSQL::Test::Cluster->new('wait_plain');
 $plain->init;
+$plain->append_conf('postgresql.conf', "max_prepared_transactions = 10");
 $plain->start;
 is($plain->safe_psql('postgres', 'SHOW shared_preload_libraries'), '',
 	'second cluster: eventlog is not preloaded');
 $plain->safe_psql('postgres', 'CREATE EXTENSION eventlog');
 run_wait_tests($plain, 'not preloaded');
-is( $plain->safe_psql('postgres',
-		q{SELECT string_agg("group" || ':' || live_members, ',' ORDER BY "group") FROM eventlog.groups}),
-	'gm:2,gw:0', 'not preloaded: eventlog.groups can be read in a new session');
+
+# The group views work in a session that has not called eventlog yet.
+for my $v (
+	[ q{SELECT string_agg("group" || ':' || live_members, ',' ORDER BY "group") FROM eventlog.groups},
+		'gm:2,gw:0', 'eventlog.groups' ],
+	[ q{SELECT string_agg(member || ':' || live, ',' ORDER BY member) FROM eventlog.members},
+		'm0:true,m1:true', 'eventlog.members' ],
+	[ q{SELECT string_agg("group" || ':' || partition || ':' || lag, ',' ORDER BY "group", partition) FROM eventlog.lag},
+		'gm:0:0,gm:1:0,gw:0:0,gw:1:0', 'eventlog.lag' ])
+{
+	my ($ret, $out, $err) = $plain->psql('postgres', $v->[0]);
+	is("$out$err", $v->[1], "not preloaded: $v->[2] can be read in a new session");
+}
 $plain->stop;
 
 done_testing();
