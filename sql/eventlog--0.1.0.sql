@@ -324,15 +324,22 @@ LANGUAGE C STABLE;
 COMMENT ON FUNCTION eventlog.offset_for_time(text, integer, timestamptz) IS
 'First offset whose record is at or after a time (the high watermark if none), found without scanning the partition';
 
+CREATE FUNCTION eventlog.session_timeout(group_timeout interval DEFAULT NULL)
+RETURNS interval
+AS 'MODULE_PATHNAME', 'eventlog_session_timeout_in_force'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION eventlog.session_timeout(interval) IS
+'The session timeout in force: a group''s own, else the setting eventlog.session_timeout';
+
 CREATE VIEW eventlog.groups AS
 SELECT g.grp AS "group",
        g.owner,
        g.generation,
-       coalesce(g.session_timeout, current_setting('eventlog.session_timeout')::interval) AS session_timeout,
+       eventlog.session_timeout(g.session_timeout) AS session_timeout,
        count(m.member) FILTER (WHERE m.last_heartbeat > clock_timestamp()
-                               - coalesce(g.session_timeout, current_setting('eventlog.session_timeout')::interval)) AS live_members,
+                               - eventlog.session_timeout(g.session_timeout)) AS live_members,
        CASE WHEN count(m.member) FILTER (WHERE m.last_heartbeat > clock_timestamp()
-                               - coalesce(g.session_timeout, current_setting('eventlog.session_timeout')::interval)) > 0
+                               - eventlog.session_timeout(g.session_timeout)) > 0
             THEN 'stable' ELSE 'empty' END AS state,
        g.created_at
   FROM eventlog.consumer_group g
@@ -351,7 +358,7 @@ SELECT m.grp AS "group",
        m.joined_at,
        m.last_heartbeat,
        m.last_heartbeat > clock_timestamp()
-           - coalesce(g.session_timeout, current_setting('eventlog.session_timeout')::interval) AS live
+           - eventlog.session_timeout(g.session_timeout) AS live
   FROM eventlog.group_member m
   JOIN eventlog.consumer_group g USING (grp);
 COMMENT ON VIEW eventlog.members IS 'One row per group member: its topics, assigned partitions (topic:partition), last heartbeat';

@@ -7,7 +7,7 @@ CREATE EXTENSION IF NOT EXISTS eventlog;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 
 BEGIN;
-SELECT plan(22);
+SELECT plan(29);
 
 CREATE ROLE el_owner;
 CREATE ROLE el_other;
@@ -67,6 +67,33 @@ SELECT throws_ok($$SELECT * FROM eventlog.fetch('priv', 0, 0)$$, '42501', NULL, 
 -- the views show offsets but no record data
 SELECT is((SELECT high_watermark FROM eventlog.partitions WHERE topic = 'priv' AND partition = 0), 2::bigint,
           'anyone may see partition offsets, as Kafka lets clients describe topics');
+RESET ROLE;
+
+-- consumer groups belong to the role that created them
+SET ROLE el_owner;
+GRANT SELECT ON eventlog_topics.priv TO el_other;
+SELECT lives_ok($$SELECT count(*) FROM eventlog.consume('owned', 'priv', member => 'o1')$$,
+                'the first consume creates the group, owned by the caller');
+RESET ROLE;
+SET ROLE el_other;
+SELECT throws_ok($$SELECT count(*) FROM eventlog.consume('owned', 'priv', member => 'x1')$$, '42501',
+                 'permission denied for consumer group "owned"', 'another role cannot join the group');
+SELECT throws_ok($$SELECT eventlog.leave('owned', 'o1')$$, '42501',
+                 'permission denied for consumer group "owned"', 'nor make its members leave');
+SELECT throws_ok($$SELECT eventlog.commit('owned', 'priv', 0, 0, 'o1')$$, '42501',
+                 'permission denied for consumer group "owned"', 'nor commit its offsets');
+SELECT throws_ok($$SELECT eventlog.delete_group('owned')$$, '42501',
+                 'must be owner of consumer group "owned"', 'nor delete it');
+RESET ROLE;
+GRANT el_owner TO el_other;
+SET ROLE el_other;
+SELECT lives_ok($$SELECT count(*) FROM eventlog.consume('owned', 'priv', member => 'x1')$$,
+                'a role granted the owner role shares the group');
+RESET ROLE;
+REVOKE el_owner FROM el_other;
+SET ROLE el_other;
+SELECT lives_ok($$SELECT count(*) FROM eventlog.consume('mine', 'priv', member => 'y1')$$,
+                'any reader of a topic can create groups of its own');
 RESET ROLE;
 
 SET ROLE el_owner;

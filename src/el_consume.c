@@ -26,6 +26,7 @@ PG_FUNCTION_INFO_V1(eventlog_reset_offsets);
 PG_FUNCTION_INFO_V1(eventlog_delete_group);
 PG_FUNCTION_INFO_V1(eventlog_alter_group);
 PG_FUNCTION_INFO_V1(eventlog_offset_for_time);
+PG_FUNCTION_INFO_V1(eventlog_session_timeout_in_force);
 
 /* ---- Arguments ---- */
 
@@ -120,9 +121,10 @@ el_read_partition(ReturnSetInfo *rsinfo, text *topic_text, Relation rel, int32 p
 			nulls[5] = true;
 		values[6] = TimestampTzGetDatum(rec.ts);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		*next = rec.offset + 1;
 		n++;
 	}
+	/* Past the records returned and any aborted ones skipped after them. */
+	*next = Max(offset, reader->position);
 	el_reader_end(reader);
 	UnregisterSnapshot(snapshot);
 	return n;
@@ -142,8 +144,10 @@ el_consume_partitions(ReturnSetInfo *rsinfo, text *topic_text, const char *grp,
 					  bool commit, int max_records)
 {
 	int64	   *next = palloc(sizeof(int64) * Max(nparts, 1));
+	int64	   *start = palloc(sizeof(int64) * Max(nparts, 1));
 	int64	   *seq = palloc0(sizeof(int64) * Max(nparts, 1));
 	int		   *count = palloc0(sizeof(int) * Max(nparts, 1));
+	bool	   *taken = palloc0(sizeof(bool) * Max(nparts, 1));
 	bool	   *open = palloc0(sizeof(bool) * Max(nparts, 1));
 	int			share = Max(1, max_records / Max(nparts, 1));
 	int			got = 0;
@@ -177,8 +181,8 @@ el_consume_partitions(ReturnSetInfo *rsinfo, text *topic_text, const char *grp,
 			committed = meta.earliest_offset;
 
 		/* Below the earliest retained record: start at the earliest. */
-		next[i] = Max(committed, meta.earliest_offset);
-		open[i] = true;
+		next[i] = start[i] = Max(committed, meta.earliest_offset);
+		taken[i] = open[i] = true;
 	}
 
 	for (pass = 0; pass < 2; pass++)
@@ -202,9 +206,13 @@ el_consume_partitions(ReturnSetInfo *rsinfo, text *topic_text, const char *grp,
 		}
 	}
 
+	/*
+	 * The position moves past what was returned and past aborted records
+	 * skipped, so a trailing aborted record does not leave a lag behind.
+	 */
 	if (commit)
 		for (i = 0; i < nparts; i++)
-			if (count[i] > 0)
+			if (taken[i] && next[i] > start[i])
 				el_offset_set(grp, topic->name, parts[i], next[i], seq[i]);
 	return got;
 }
@@ -271,6 +279,7 @@ eventlog_consume(PG_FUNCTION_ARGS)
 		else
 		{
 			el_group_ensure(grp);
+			el_group_require_access(grp);
 			el_group_require_empty(grp, "Consuming without a member");
 			nparts = topic.npartitions;
 			parts = palloc(sizeof(int32) * nparts);
@@ -345,13 +354,17 @@ eventlog_commit(PG_FUNCTION_ARGS)
 				 errhint("Commit the offset of the next record to read: the last processed offset plus one.")));
 
 	SPI_connect();
-	el_group_require(grp, NULL);
+	el_group_require_access(grp);
+
+	/*
+	 * Lock the offset row first, then check ownership: a rebalance that
+	 * committed while this waited for the lock is seen.
+	 */
+	(void) el_offset_lock(grp, topic.name, partition, offset, true, &current, &seq);
 	if (member)
 		el_group_check_ownership(grp, member, &topic, partition);
 	else
 		el_group_require_empty(grp, "Committing without a member");
-
-	(void) el_offset_lock(grp, topic.name, partition, offset, true, &current, &seq);
 	if (offset < current)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -378,7 +391,7 @@ eventlog_leave(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("member must not be null")));
 	SPI_connect();
-	el_group_require(grp, NULL);
+	el_group_require_access(grp);
 	found = el_group_leave(grp, member);
 	SPI_finish();
 	PG_RETURN_BOOL(found);
@@ -544,4 +557,21 @@ eventlog_offset_for_time(PG_FUNCTION_ARGS)
 	offset = el_offset_for_time(rel, PG_GETARG_TIMESTAMPTZ(2));
 	relation_close(rel, AccessShareLock);
 	PG_RETURN_INT64(offset);
+}
+
+/*
+ * session_timeout(group_timeout): a group's own timeout, else the setting.
+ * The views call it, so that they work in sessions that have not loaded
+ * the library yet (the setting exists only once it is loaded).
+ */
+Datum
+eventlog_session_timeout_in_force(PG_FUNCTION_ARGS)
+{
+	Interval   *result;
+
+	if (!PG_ARGISNULL(0))
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	result = palloc0(sizeof(Interval));
+	result->time = (int64) eventlog_session_timeout * 1000;
+	PG_RETURN_INTERVAL_P(result);
 }

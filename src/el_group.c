@@ -76,9 +76,9 @@ static const ElQueryDef el_queries[EL_NQUERIES] = {
 	2, {TEXTOID, TEXTOID}},
 	[Q_GROUP_GET] = {"SELECT owner::text, generation FROM eventlog.consumer_group WHERE grp = $1",
 	1, {TEXTOID}},
-	[Q_GROUP_LOCK] = {"SELECT generation FROM eventlog.consumer_group WHERE grp = $1 FOR UPDATE SKIP LOCKED",
+	[Q_GROUP_LOCK] = {"SELECT generation FROM eventlog.consumer_group WHERE grp = $1 FOR NO KEY UPDATE SKIP LOCKED",
 	1, {TEXTOID}},
-	[Q_GROUP_LOCK_WAIT] = {"SELECT generation FROM eventlog.consumer_group WHERE grp = $1 FOR UPDATE",
+	[Q_GROUP_LOCK_WAIT] = {"SELECT generation FROM eventlog.consumer_group WHERE grp = $1 FOR NO KEY UPDATE",
 	1, {TEXTOID}},
 	[Q_GROUP_BUMP] = {"UPDATE eventlog.consumer_group SET generation = generation + 1 WHERE grp = $1 RETURNING generation",
 	1, {TEXTOID}},
@@ -270,6 +270,24 @@ el_group_require(const char *grp, Oid *owner)
 	return generation;
 }
 
+/*
+ * Complains unless the caller has the rights of the group's owner: the role
+ * that created the group, and the roles granted it, may use the group.
+ */
+void
+el_group_require_access(const char *grp)
+{
+	Oid			owner;
+
+	(void) el_group_require(grp, &owner);
+	if (!OidIsValid(owner) || !has_privs_of_role(GetUserId(), owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for consumer group \"%s\"", grp),
+				 errdetail("A group is used by the role that created it and the roles granted that role."),
+				 errhint("The group's owner can share it: GRANT owner_role TO ...")));
+}
+
 /* Complains unless the caller may administer the group (its owner's rights). */
 void
 el_group_check_owner(const char *grp, Oid owner)
@@ -434,6 +452,7 @@ el_group_join(const char *grp, const char *member, ElTopic *topic, int32 **parti
 	int			i;
 
 	el_group_ensure(grp);
+	el_group_require_access(grp);
 
 	args[0] = CStringGetTextDatum(grp);
 	args[1] = CStringGetTextDatum(member);

@@ -14,6 +14,7 @@ extern void el_check_group_name(const char *grp);
 extern void el_group_ensure(const char *grp);
 extern int64 el_group_require(const char *grp, Oid *owner);
 extern void el_group_check_owner(const char *grp, Oid owner);
+extern void el_group_require_access(const char *grp);
 extern int64 el_group_live_members(const char *grp);
 extern void el_group_require_empty(const char *grp, const char *action);
 extern void el_group_delete(const char *grp);

@@ -56,6 +56,7 @@ el_reader_begin(Relation rel, Snapshot snapshot, int64 start_offset)
 	reader->view->blkno = InvalidBlockNumber;
 	el_read_meta(rel, &reader->meta);
 
+	reader->position = Max(start_offset, reader->meta.earliest_offset);
 	reader->blkno = el_seek_block(rel, &reader->meta, start_offset);
 	if (reader->blkno == InvalidBlockNumber)
 	{
@@ -67,12 +68,15 @@ el_reader_begin(Relation rel, Snapshot snapshot, int64 start_offset)
 	if (start_offset > reader->view->first_offset)
 		reader->index = (int) Min(start_offset - reader->view->first_offset,
 								  (int64) reader->view->nrecords);
+	reader->position = Max(reader->position, reader->view->first_offset + reader->index);
 	return reader;
 }
 
 /*
  * Returns the next visible record, or false at the end of the log or at an
- * open transaction (then blocked is set, with its offset and xid).
+ * open transaction (then blocked is set, with its offset and xid).  position
+ * is where a consumer continues: past the records returned and the aborted
+ * ones skipped, never past an open one.
  */
 bool
 el_reader_next(ElReader *reader, ElRecord *rec)
@@ -102,6 +106,8 @@ el_reader_next(ElReader *reader, ElRecord *rec)
 			}
 			el_view_load(reader->rel, reader->blkno, reader->snapshot, view, NULL);
 			reader->index = 0;
+			if (view->nrecords > 0)
+				reader->position = Max(reader->position, view->first_offset);
 			continue;
 		}
 
@@ -110,9 +116,12 @@ el_reader_next(ElReader *reader, ElRecord *rec)
 			case EL_VISIBLE:
 				el_view_record(view, reader->index, rec);
 				reader->index++;
+				reader->position = rec->offset + 1;
 				return true;
 			case EL_INVISIBLE:
+				/* aborted: skipped, and the position moves past it */
 				reader->index++;
+				reader->position = view->first_offset + reader->index;
 				break;
 			case EL_IN_PROGRESS:
 				el_view_record(view, reader->index, rec);

@@ -16,6 +16,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/atomics.h"
@@ -28,8 +29,9 @@
 
 #include "eventlog.h"
 
-#define EL_WAKEUP_SLOTS		256
+#define EL_WAKEUP_SLOTS		1024
 #define EL_POLL_STEP_MS		100
+#define EL_PREPARED_STEP_MS	1000
 
 typedef struct ElWakeupShared
 {
@@ -47,10 +49,13 @@ static uint64 el_pending[EL_WAKEUP_SLOTS / 64];
 static bool el_pending_any = false;
 static bool el_callback_registered = false;
 
+/* Slot of a relation of this database. */
 static int
 el_slot(Oid relid)
 {
-	return (int) (relid % EL_WAKEUP_SLOTS);
+	uint32		h = hash_combine(murmurhash32(MyDatabaseId), murmurhash32(relid));
+
+	return (int) (h % EL_WAKEUP_SLOTS);
 }
 
 /* ---- Shared memory ---- */
@@ -201,9 +206,14 @@ el_wakeup_wait(Oid *relids, int n, uint64 stamp, TimestampTz deadline)
 		remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 		if (remaining <= 0)
 			break;
-		/* Wake up now and then anyway: a COMMIT PREPARED broadcasts nothing. */
-		(void) ConditionVariableTimedSleep(&el_wakeup->cv, Min(remaining, 1000),
-										   PG_WAIT_EXTENSION);
+
+		/*
+		 * Let the caller look again at least every second anyway: COMMIT
+		 * PREPARED makes records visible without broadcasting.
+		 */
+		if (ConditionVariableTimedSleep(&el_wakeup->cv, Min(remaining, EL_PREPARED_STEP_MS),
+										PG_WAIT_EXTENSION))
+			break;
 		CHECK_FOR_INTERRUPTS();
 	}
 	ConditionVariableCancelSleep();

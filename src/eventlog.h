@@ -140,6 +140,7 @@ typedef struct ElReader
 	BlockNumber blkno;			/* block in view */
 	int			index;			/* next record index in view */
 	bool		done;
+	int64		position;		/* offset of the next record not yet examined */
 	bool		blocked;		/* stopped at an open transaction */
 	int64		blocked_offset;
 	TransactionId blocked_xid;
