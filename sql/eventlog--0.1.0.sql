@@ -389,3 +389,14 @@ COMMENT ON VIEW eventlog.lag IS
 'Per group and partition: committed offset, last stable offset and lag in records (records below the earliest retained offset are not counted)';
 
 GRANT SELECT ON eventlog.groups, eventlog.members, eventlog.lag TO PUBLIC;
+
+/* ---- The background worker ---- */
+
+CREATE FUNCTION eventlog.start_worker()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'eventlog_worker_request'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventlog.start_worker() IS
+'Asks the launcher to start this database''s worker (notifications, expiry of silent members); false without shared_preload_libraries';
+
+SELECT eventlog.start_worker();

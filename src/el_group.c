@@ -61,6 +61,7 @@ typedef enum ElQuery
 	Q_OFFSET_LOCK_WAIT,
 	Q_OFFSET_SET,
 	Q_OFFSET_RESET,
+	Q_EXPIRED,
 	EL_NQUERIES
 } ElQuery;
 
@@ -151,6 +152,13 @@ static const ElQueryDef el_queries[EL_NQUERIES] = {
 		"INSERT INTO eventlog.group_offset (grp, topic, partition, seq, committed_offset) "
 		"VALUES ($1, $2, $3, nextval('eventlog.group_offset_seq'), $4)",
 	4, {TEXTOID, TEXTOID, INT4OID, INT8OID}},
+	/* Assignments held by members that left or fell silent. */
+	[Q_EXPIRED] = {"SELECT DISTINCT a.grp, a.topic FROM eventlog.group_assignment a "
+		"JOIN eventlog.consumer_group g ON g.grp = a.grp "
+		"LEFT JOIN eventlog.group_member m ON m.grp = a.grp AND m.member = a.member "
+		"WHERE m.member IS NULL "
+		"   OR m.last_heartbeat <= clock_timestamp() - coalesce(g.session_timeout, make_interval(secs => $1))",
+	1, {FLOAT8OID}},
 };
 
 static SPIPlanPtr el_plans[EL_NQUERIES];
@@ -656,4 +664,37 @@ el_offset_reset(const char *grp, const char *topic, int32 partition, int64 offse
 	args[2] = Int32GetDatum(partition);
 	args[3] = Int64GetDatum(offset);
 	el_run(Q_OFFSET_RESET, args, NULL, 0);
+}
+
+/*
+ * Expires silent members: rebalances every topic of a group whose
+ * partitions are held by members past their session timeout, even when no
+ * member calls.  Run by the database's worker.
+ */
+void
+el_group_expire_pass(void)
+{
+	Datum		args[1];
+	uint64		n;
+	uint64		i;
+	char	  **grps;
+	char	  **topics;
+
+	args[0] = Float8GetDatum(el_timeout_secs());
+	el_run(Q_EXPIRED, args, NULL, 0);
+	n = SPI_processed;
+	grps = palloc(sizeof(char *) * Max(n, 1));
+	topics = palloc(sizeof(char *) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		grps[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		topics[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+	}
+	for (i = 0; i < n; i++)
+	{
+		ElTopic		topic;
+
+		if (el_topic_lookup(topics[i], true, &topic))
+			(void) el_rebalance(grps[i], &topic, false);
+	}
 }

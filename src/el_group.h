@@ -21,6 +21,7 @@ extern void el_group_delete(const char *grp);
 extern void el_group_set_timeout(const char *grp, Datum interval, bool isnull);
 extern int	el_group_join(const char *grp, const char *member, ElTopic *topic, int32 **partitions);
 extern bool el_group_leave(const char *grp, const char *member);
+extern void el_group_expire_pass(void);
 extern void el_group_check_ownership(const char *grp, const char *member, ElTopic *topic,
 									 int32 partition);
 extern char *el_group_partition_owner(const char *grp, ElTopic *topic, int32 partition);

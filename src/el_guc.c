@@ -49,5 +49,20 @@ ElGucInit(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("eventlog.notify_interval",
+							gettext_noop("Least time between two notifications of new records of a topic."),
+							gettext_noop("Commits within it are announced together, in one NOTIFY per topic."),
+							&eventlog_notify_interval,
+							10, 0, 60000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("eventlog.launcher_naptime",
+							gettext_noop("Time between the launcher's looks for databases to serve."),
+							NULL,
+							&eventlog_launcher_naptime,
+							10000, 100, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("eventlog");
 }

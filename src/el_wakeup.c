@@ -129,6 +129,8 @@ el_wakeup_xact_callback(XactEvent event, void *arg)
 						pg_atomic_fetch_add_u64(&el_wakeup->commits[i], 1);
 				ConditionVariableBroadcast(&el_wakeup->cv);
 			}
+			/* The worker announces them (producers never NOTIFY). */
+			el_worker_wake();
 			/* FALLTHROUGH */
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:

@@ -174,6 +174,15 @@ extern void el_wakeup_note_append(Oid relid);
 extern uint64 el_wakeup_stamp(Oid *relids, int n);
 extern bool el_wakeup_wait(Oid *relids, int n, uint64 stamp, TimestampTz deadline);
 
+/* ---- Background workers (el_worker.c, el_notify.c) ---- */
+
+extern int	eventlog_notify_interval;
+extern int	eventlog_launcher_naptime;
+extern void ElWorkerInit(void);
+extern bool el_worker_available(void);
+extern void el_worker_wake(void);
+extern bool el_notify_pass(void);
+
 /* ---- Vacuum (el_vacuum.c) ---- */
 
 extern void el_relation_vacuum(Relation rel, struct VacuumParams *params,

@@ -209,10 +209,8 @@ sub run_wait_tests
 		SELECT count(*) FROM eventlog.consume('gm', 'w', 100, member => 'm0', commit => true);
 		SELECT count(*) FROM eventlog.consume('gm', 'w', 100, member => 'm1', commit => true);
 	});
-	# (the catalog table, not the view: the views are checked on their own
-	# below)
 	my %owner = map { split /\|/ } split /\n/, $node->safe_psql('postgres',
-		q{SELECT partition, member FROM eventlog.group_assignment WHERE grp = 'gm' AND topic = 'w'});
+		q{SELECT partition, member FROM eventlog.lag WHERE "group" = 'gm' AND topic = 'w'});
 	is(join(',', sort keys %owner) . ' ' . join(',', sort values %owner), '0,1 m0,m1',
 		"$kind: two members, one partition each");
 	my $mine = $owner{0};

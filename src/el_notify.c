@@ -1,0 +1,209 @@
+/*
+ * el_notify.c
+ *		Coalesced notifications of new records, sent by the database worker.
+ *
+ * Producers bump a commit counter per relation slot at commit (el_wakeup.c)
+ * and set the worker's latch.  The worker compares the counters of each
+ * topic's partitions with what it saw last; for a topic that moved, it
+ * finds each partition's new last stable offset (reading on from the last
+ * one it found, so the cost follows the new records, not the log) and sends
+ * one NOTIFY on channel "eventlog.<topic>" with a JSON payload:
+ *
+ *		{"topic": "orders", "partitions": {"0": 42, "2": 17}}
+ *
+ * Topics whose channel name would exceed 63 bytes are announced on channel
+ * "eventlog" with the same payload.  A transaction that aborts bumps nothing,
+ * so it is never announced.
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/json.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "eventlog.h"
+
+#define EL_CHANNEL_PREFIX	"eventlog."
+
+typedef struct ElNotifyEntry
+{
+	char		topic[256];		/* hash key */
+	Oid			parent;
+	uint64		stamp;			/* commit counters seen last */
+	int32		npartitions;
+	int64	   *lso;			/* last stable offsets announced */
+	bool		seen;			/* still in the catalog this pass */
+} ElNotifyEntry;
+
+static HTAB *el_notify_topics = NULL;
+
+/* Last stable offset of a partition, reading on from the one known. */
+static int64
+el_partition_lso(Relation rel, int64 from)
+{
+	ElReader   *reader;
+	ElRecord	rec;
+	int64		lso;
+
+	reader = el_reader_begin(rel, GetActiveSnapshot(), Max(from, 0));
+	while (el_reader_next(reader, &rec))
+		CHECK_FOR_INTERRUPTS();
+	lso = reader->position;
+	if (!reader->blocked)
+		lso = Max(lso, reader->meta.next_offset);
+	el_reader_end(reader);
+	return lso;
+}
+
+/* Channel of a topic: "eventlog.<topic>", or "eventlog" if too long. */
+static void
+el_channel(const char *topic, char *channel)
+{
+	if (strlen(EL_CHANNEL_PREFIX) + strlen(topic) < NAMEDATALEN)
+		snprintf(channel, NAMEDATALEN, "%s%s", EL_CHANNEL_PREFIX, topic);
+	else
+		strlcpy(channel, "eventlog", NAMEDATALEN);
+}
+
+/* Checks one topic; returns true if it sent a notification. */
+static bool
+el_notify_topic(ElNotifyEntry *entry, ElTopic *topic)
+{
+	Oid		   *leaves = palloc(sizeof(Oid) * topic->npartitions);
+	uint64		stamp;
+	bool		first = entry->lso == NULL || entry->npartitions != topic->npartitions ||
+		entry->parent != topic->parent;
+	StringInfoData payload;
+	int			changed = 0;
+	int			p;
+
+	for (p = 0; p < topic->npartitions; p++)
+		leaves[p] = el_topic_leaf(topic, p);
+	stamp = el_wakeup_stamp(leaves, topic->npartitions);
+	if (!first && stamp == entry->stamp)
+		return false;
+
+	if (first)
+	{
+		/* A topic seen for the first time (or grown): learn, then compare. */
+		if (entry->lso)
+			pfree(entry->lso);
+		entry->lso = MemoryContextAlloc(TopMemoryContext, sizeof(int64) * topic->npartitions);
+		for (p = 0; p < topic->npartitions; p++)
+			entry->lso[p] = -1;
+		entry->npartitions = topic->npartitions;
+		entry->parent = topic->parent;
+	}
+	entry->stamp = stamp;
+
+	initStringInfo(&payload);
+	appendStringInfoString(&payload, "{\"topic\": ");
+	escape_json(&payload, topic->name);
+	appendStringInfoString(&payload, ", \"partitions\": {");
+	for (p = 0; p < topic->npartitions; p++)
+	{
+		Relation	rel = try_relation_open(leaves[p], AccessShareLock);
+		int64		lso;
+
+		if (rel == NULL)
+			continue;
+		lso = el_partition_lso(rel, entry->lso[p]);
+		relation_close(rel, AccessShareLock);
+		if (entry->lso[p] >= 0 && lso > entry->lso[p])
+		{
+			appendStringInfo(&payload, "%s\"%d\": " INT64_FORMAT, changed ? ", " : "", p, lso);
+			changed++;
+		}
+		entry->lso[p] = lso;
+	}
+	appendStringInfoString(&payload, "}}");
+
+	if (changed > 0 && !first)
+	{
+		char		channel[NAMEDATALEN];
+
+		el_channel(topic->name, channel);
+		Async_Notify(channel, payload.data);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * One pass over the database's topics, in the worker's transaction (the
+ * notifications go out when it commits).  Returns true if any was sent.
+ */
+bool
+el_notify_pass(void)
+{
+	HASH_SEQ_STATUS status;
+	ElNotifyEntry *entry;
+	List	   *names = NIL;
+	ListCell   *lc;
+	bool		notified = false;
+	uint64		i;
+
+	if (el_notify_topics == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = 256;
+		ctl.entrysize = sizeof(ElNotifyEntry);
+		el_notify_topics = hash_create("eventlog notified topics", 64, &ctl,
+									   HASH_ELEM | HASH_STRINGS);
+	}
+
+	SPI_connect();
+	if (SPI_execute("SELECT topic FROM eventlog.topic", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the eventlog topic catalog");
+	for (i = 0; i < SPI_processed; i++)
+		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+
+	hash_seq_init(&status, el_notify_topics);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		entry->seen = false;
+
+	foreach(lc, names)
+	{
+		char		key[256];
+		ElTopic		topic;
+		bool		found;
+
+		if (!el_topic_lookup(lfirst(lc), true, &topic))
+			continue;
+		memset(key, 0, sizeof(key));
+		strlcpy(key, topic.name, sizeof(key));
+		entry = hash_search(el_notify_topics, key, HASH_ENTER, &found);
+		if (!found)
+		{
+			entry->lso = NULL;
+			entry->npartitions = 0;
+			entry->parent = InvalidOid;
+			entry->stamp = 0;
+		}
+		entry->seen = true;
+		if (el_notify_topic(entry, &topic))
+			notified = true;
+	}
+	SPI_finish();
+
+	/* Forget dropped topics. */
+	hash_seq_init(&status, el_notify_topics);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (entry->seen)
+			continue;
+		if (entry->lso)
+			pfree(entry->lso);
+		hash_search(el_notify_topics, entry->topic, HASH_REMOVE, NULL);
+	}
+	return notified;
+}

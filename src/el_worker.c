@@ -1,0 +1,416 @@
+/*
+ * el_worker.c
+ *		The background workers: a launcher, and one worker per database
+ *		that has the extension.
+ *
+ * The launcher (registered at server start, with shared_preload_libraries)
+ * starts a worker for each database that allows connections.  A worker
+ * finding no eventlog in its database exits for good; CREATE EXTENSION asks
+ * the launcher to start it again.  Workers restart after a crash.
+ *
+ * A database's worker sends the coalesced notifications of new records
+ * (el_notify.c) and expires silent members of consumer groups.  Producers
+ * only set its latch at commit: they never NOTIFY themselves.
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_database.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "el_group.h"
+
+PGDLLEXPORT void eventlog_launcher_main(Datum arg);
+PGDLLEXPORT void eventlog_worker_main(Datum arg);
+PG_FUNCTION_INFO_V1(eventlog_worker_request);
+
+#define EL_MAX_DATABASES	64
+
+typedef enum ElDbState
+{
+	EL_DB_UNKNOWN,				/* start a worker to find out */
+	EL_DB_RUNNING,				/* a worker serves it */
+	EL_DB_ABSENT				/* no eventlog there: no worker */
+} ElDbState;
+
+typedef struct ElDbEntry
+{
+	Oid			dboid;
+	ElDbState	state;
+	pid_t		pid;
+	Latch	   *latch;			/* the worker's, to wake it at commits */
+} ElDbEntry;
+
+typedef struct ElWorkerShared
+{
+	slock_t		mutex;
+	Latch	   *launcher_latch;
+	int			ndbs;
+	ElDbEntry	dbs[EL_MAX_DATABASES];
+} ElWorkerShared;
+
+static ElWorkerShared *el_workers = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* Settings (defined in el_guc.c) */
+int			eventlog_notify_interval = 10;
+int			eventlog_launcher_naptime = 10000;
+
+/* ---- Shared memory ---- */
+
+static void
+el_worker_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(ElWorkerShared)));
+}
+
+static void
+el_worker_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	el_workers = ShmemInitStruct("eventlog workers", sizeof(ElWorkerShared), &found);
+	if (!found)
+	{
+		memset(el_workers, 0, sizeof(ElWorkerShared));
+		SpinLockInit(&el_workers->mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Entry of a database (created if new); call with the mutex held. */
+static ElDbEntry *
+el_db_entry(Oid dboid, bool create)
+{
+	int			i;
+
+	for (i = 0; i < el_workers->ndbs; i++)
+		if (el_workers->dbs[i].dboid == dboid)
+			return &el_workers->dbs[i];
+	if (!create || el_workers->ndbs >= EL_MAX_DATABASES)
+		return NULL;
+	el_workers->dbs[el_workers->ndbs].dboid = dboid;
+	el_workers->dbs[el_workers->ndbs].state = EL_DB_UNKNOWN;
+	return &el_workers->dbs[el_workers->ndbs++];
+}
+
+/* True when the workers run (the library was preloaded). */
+bool
+el_worker_available(void)
+{
+	return el_workers != NULL;
+}
+
+/*
+ * Wakes this database's worker: called at the commit of a transaction that
+ * appended records, after they became visible.
+ */
+void
+el_worker_wake(void)
+{
+	Latch	   *latch = NULL;
+	ElDbEntry  *entry;
+
+	if (el_workers == NULL)
+		return;
+	SpinLockAcquire(&el_workers->mutex);
+	entry = el_db_entry(MyDatabaseId, false);
+	if (entry && entry->state == EL_DB_RUNNING)
+		latch = entry->latch;
+	SpinLockRelease(&el_workers->mutex);
+	if (latch)
+		SetLatch(latch);
+}
+
+/*
+ * start_worker(): asks the launcher to start this database's worker.
+ * CREATE EXTENSION calls it; false (with a notice) without the preload.
+ */
+Datum
+eventlog_worker_request(PG_FUNCTION_ARGS)
+{
+	ElDbEntry  *entry;
+	Latch	   *latch = NULL;
+
+	if (el_workers == NULL)
+	{
+		ereport(NOTICE,
+				(errmsg("eventlog is not loaded by shared_preload_libraries: no background worker"),
+				 errdetail("Without it there are no notifications of new records, silent group members are only expired when another member calls, and waiting consumers poll every 100 ms."),
+				 errhint("Add eventlog to shared_preload_libraries and restart the server.")));
+		PG_RETURN_BOOL(false);
+	}
+	SpinLockAcquire(&el_workers->mutex);
+	entry = el_db_entry(MyDatabaseId, true);
+	if (entry && entry->state == EL_DB_ABSENT)
+		entry->state = EL_DB_UNKNOWN;
+	latch = el_workers->launcher_latch;
+	SpinLockRelease(&el_workers->mutex);
+	if (latch)
+		SetLatch(latch);
+	PG_RETURN_BOOL(true);
+}
+
+/* ---- Launcher ---- */
+
+static void
+el_start_worker(Oid dboid)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "eventlog");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "eventlog_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "eventlog worker for database %u", dboid);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "eventlog worker");
+	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
+	worker.bgw_notify_pid = 0;
+
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	{
+		ereport(WARNING,
+				(errmsg("eventlog could not start a worker for database %u", dboid),
+				 errhint("Raise max_worker_processes.")));
+		return;
+	}
+	SpinLockAcquire(&el_workers->mutex);
+	el_db_entry(dboid, true)->state = EL_DB_RUNNING;
+	SpinLockRelease(&el_workers->mutex);
+}
+
+/* Databases that accept connections. */
+static List *
+el_list_databases(void)
+{
+	List	   *dbs = NIL;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	MemoryContext outer = CurrentMemoryContext;
+
+	StartTransactionCommand();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+		MemoryContext old;
+
+		if (!db->datallowconn || db->datistemplate)
+			continue;
+		old = MemoryContextSwitchTo(outer);
+		dbs = lappend_oid(dbs, db->oid);
+		MemoryContextSwitchTo(old);
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	return dbs;
+}
+
+void
+eventlog_launcher_main(Datum arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("eventlog launcher");
+
+	SpinLockAcquire(&el_workers->mutex);
+	el_workers->launcher_latch = MyLatch;
+	/* After a restart, find out again which databases have eventlog. */
+	for (int i = 0; i < el_workers->ndbs; i++)
+		if (el_workers->dbs[i].state == EL_DB_RUNNING)
+			el_workers->dbs[i].state = EL_DB_UNKNOWN;
+	SpinLockRelease(&el_workers->mutex);
+
+	for (;;)
+	{
+		List	   *dbs;
+		ListCell   *lc;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		dbs = el_list_databases();
+		foreach(lc, dbs)
+		{
+			Oid			dboid = lfirst_oid(lc);
+			ElDbEntry  *entry;
+			bool		start;
+
+			SpinLockAcquire(&el_workers->mutex);
+			entry = el_db_entry(dboid, true);
+			start = entry && entry->state == EL_DB_UNKNOWN;
+			SpinLockRelease(&el_workers->mutex);
+			if (start)
+				el_start_worker(dboid);
+		}
+		list_free(dbs);
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 eventlog_launcher_naptime, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/* ---- Database worker ---- */
+
+static void
+el_worker_detach(int code, Datum arg)
+{
+	ElDbEntry  *entry;
+
+	SpinLockAcquire(&el_workers->mutex);
+	entry = el_db_entry(MyDatabaseId, false);
+	if (entry && entry->pid == MyProcPid)
+	{
+		entry->latch = NULL;
+		entry->pid = 0;
+	}
+	SpinLockRelease(&el_workers->mutex);
+}
+
+/* True if eventlog is installed in this database (and not being dropped). */
+static bool
+el_extension_present(void)
+{
+	return OidIsValid(get_extension_oid("eventlog", true)) &&
+		OidIsValid(get_namespace_oid("eventlog_topics", true));
+}
+
+void
+eventlog_worker_main(Datum arg)
+{
+	Oid			dboid = DatumGetObjectId(arg);
+	TimestampTz last_expiry = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	pgstat_report_appname("eventlog worker");
+
+	SpinLockAcquire(&el_workers->mutex);
+	{
+		ElDbEntry  *entry = el_db_entry(dboid, true);
+
+		entry->state = EL_DB_RUNNING;
+		entry->pid = MyProcPid;
+		entry->latch = MyLatch;
+	}
+	SpinLockRelease(&el_workers->mutex);
+	before_shmem_exit(el_worker_detach, (Datum) 0);
+
+	for (;;)
+	{
+		bool		present;
+		bool		notified = false;
+		TimestampTz now = GetCurrentTimestamp();
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		ResetLatch(MyLatch);
+
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		present = el_extension_present();
+		if (present)
+		{
+			pgstat_report_activity(STATE_RUNNING, "notifying");
+			notified = el_notify_pass();
+			if (TimestampDifferenceExceeds(last_expiry, now, 1000))
+			{
+				pgstat_report_activity(STATE_RUNNING, "expiring silent group members");
+				SPI_connect();
+				el_group_expire_pass();
+				SPI_finish();
+				last_expiry = now;
+			}
+		}
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_activity(STATE_IDLE, NULL);
+
+		if (!present)
+		{
+			/* Nothing to serve: stay away until CREATE EXTENSION asks. */
+			SpinLockAcquire(&el_workers->mutex);
+			el_db_entry(dboid, true)->state = EL_DB_ABSENT;
+			SpinLockRelease(&el_workers->mutex);
+			proc_exit(0);
+		}
+
+		/* Coalesce: after notifying, let commits gather for an interval. */
+		if (notified)
+			pg_usleep(eventlog_notify_interval * 1000L);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 1000, PG_WAIT_EXTENSION);
+	}
+}
+
+/* ---- Setup ---- */
+
+/* Registers the launcher and shared memory (under shared_preload_libraries). */
+void
+ElWorkerInit(void)
+{
+	BackgroundWorker worker;
+
+	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade)
+		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = el_worker_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = el_worker_shmem_startup;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "eventlog");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "eventlog_launcher_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "eventlog launcher");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "eventlog launcher");
+	RegisterBackgroundWorker(&worker);
+}
