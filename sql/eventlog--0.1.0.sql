@@ -400,3 +400,33 @@ COMMENT ON FUNCTION eventlog.start_worker() IS
 'Asks the launcher to start this database''s worker (notifications, expiry of silent members); false without shared_preload_libraries';
 
 SELECT eventlog.start_worker();
+
+/* ---- Change capture ---- */
+
+CREATE FUNCTION eventlog.capture_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'eventlog_capture_trigger'
+LANGUAGE C;
+COMMENT ON FUNCTION eventlog.capture_trigger() IS
+'Trigger installed by eventlog.capture(): produces each change as a Debezium-style event';
+
+CREATE FUNCTION eventlog.capture(tbl regclass, topic text, key text[] DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'eventlog_capture'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventlog.capture(regclass, text, text[]) IS
+'Produces every INSERT, UPDATE, DELETE and TRUNCATE of a table to a topic in the same transaction, keyed by the primary key (or the key columns given)';
+
+CREATE FUNCTION eventlog.uncapture(tbl regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'eventlog_uncapture'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventlog.uncapture(regclass) IS 'Stops capturing a table''s changes';
+
+CREATE VIEW eventlog.captures AS
+SELECT t.tgrelid::regclass AS "table",
+       convert_from(split_part(encode(t.tgargs, 'escape'), '\000', 1)::bytea, 'UTF8') AS topic
+  FROM pg_catalog.pg_trigger t
+ WHERE t.tgname = 'eventlog_capture';
+COMMENT ON VIEW eventlog.captures IS 'Tables whose changes are captured, and their topics';
+GRANT SELECT ON eventlog.captures TO PUBLIC;

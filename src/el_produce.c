@@ -132,7 +132,7 @@ el_insert_index_entries(Relation rel, int32 partition, ElNewRecord *recs, ItemPo
 }
 
 /* Appends records to one partition of a topic. */
-static void
+void
 el_produce_to_partition(ElTopic *topic, int32 partition, ElNewRecord *recs, int n)
 {
 	Relation	rel = el_topic_open_leaf(topic, partition, RowExclusiveLock);

@@ -210,6 +210,10 @@ extern int32 el_topic_spread(ElTopic *topic);
 extern Relation el_topic_open_leaf(ElTopic *topic, int32 partition, LOCKMODE lockmode);
 extern void el_check_partition(ElTopic *topic, int32 partition);
 extern void el_check_topic_privilege(ElTopic *topic, AclMode mode);
+
+/* ---- Producing (el_produce.c) ---- */
+
+extern void el_produce_to_partition(ElTopic *topic, int32 partition, ElNewRecord *recs, int n);
 extern void ElTopicCacheInit(void);
 
 #endif							/* EVENTLOG_H */

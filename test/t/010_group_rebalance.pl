@@ -370,6 +370,32 @@ is(q1(q{SELECT string_agg(partition || ':' || "offset", ',' ORDER BY partition, 
           FROM eventlog.consume('h', 't', 100, member => 'x')}),
 	records_of('0,1,2,3'), 'the other group still reads everything: groups are independent');
 
+# --- Members that keep calling stay members ------------------------------
+
+# With a short group timeout (shorter than the setting's), two members that
+# call every 100 ms must never be taken for silent: no rebalance at all.
+q1(q{SELECT eventlog.alter_group('hb', '1 s')});
+consume_as($_, 'hb') for qw(p q);
+my $hb_assignment = assignment('hb');
+my $hb_gen = generation('hb');
+is(join(' ', map { scalar(split /,/, $hb_assignment->{$_}) } qw(p q)), '2 2',
+	'group hb (timeout 1 s): two members, two partitions each');
+my @hb_flaps;
+my $hb_start = time();
+for (my $i = 0; $i < 40 && time() - $hb_start < 3; $i++)
+{
+	my $m = $i % 2 ? 'q' : 'p';
+	q1(qq{SELECT count(*) FROM eventlog.consume('hb', 't', 1, member => '$m')});
+	my $live = live_members('hb');
+	my $gen = generation('hb');
+	push @hb_flaps, sprintf('%.2f s: live %s, generation %s', time() - $hb_start, $live, $gen)
+	  if $live ne 'p,q' || $gen ne $hb_gen;
+	usleep(100_000);
+}
+is_deeply(\@hb_flaps, [],
+	'members calling every 100 ms stay live for 3 s under a 1 s group timeout, and nothing is rebalanced');
+is_deeply(assignment('hb'), $hb_assignment, 'their assignment is unchanged');
+
 $s->quit;
 $node->stop;
 done_testing();
