@@ -6,7 +6,8 @@ EXTVERSION   = $(shell grep -m1 '"version"' META.json | sed -e 's/[^0-9.]//g')
 
 MODULE_big   = eventlog
 OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
-DATA         = sql/eventlog--$(EXTVERSION).sql
+# The first version's full script and the upgrade scripts since.
+DATA         = sql/eventlog--0.1.0.sql $(wildcard sql/eventlog--*--*.sql)
 PGFILEDESC   = "eventlog - Kafka's event log inside PostgreSQL"
 
 PG_CPPFLAGS  = -I$(srcdir)/src
@@ -42,3 +43,8 @@ check-version:
 test: installcheck tap
 tap:
 	$(prove_installcheck)
+
+# A release archive for PGXN: the committed tree at HEAD.
+.PHONY: dist
+dist:
+	git archive --format zip --prefix=eventlog-$(EXTVERSION)/ -o eventlog-$(EXTVERSION).zip HEAD

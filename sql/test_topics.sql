@@ -67,6 +67,17 @@ ROLLBACK;
 SELECT count(*) AS ephemeral FROM eventlog.topics WHERE topic = 'ephemeral';
 SELECT * FROM eventlog.produce('ephemeral', 'x'::text);
 
+-- alter_topic changes retention settings (NULL: no limit)
+SELECT eventlog.alter_topic('orders', '3 days', 5000000);
+SELECT retention, retention_bytes FROM eventlog.topics WHERE topic = 'orders';
+SELECT eventlog.alter_topic('orders', NULL, NULL);
+SELECT retention, retention_bytes FROM eventlog.topics WHERE topic = 'orders';
+SELECT eventlog.alter_topic('orders', '0', NULL);
+SELECT eventlog.alter_topic('orders', NULL, -5);
+SELECT eventlog.alter_topic('nosuch', NULL, NULL);
+SELECT eventlog.alter_topic(NULL, NULL, NULL);
+SELECT extversion FROM pg_extension WHERE extname = 'eventlog';
+
 -- the partitions view
 SELECT topic, partition, earliest_offset, high_watermark, last_stable_offset, unstable_records, held_by
   FROM eventlog.partitions WHERE topic IN ('orders', 'payments') ORDER BY topic, partition;

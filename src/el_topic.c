@@ -34,6 +34,7 @@
 PG_FUNCTION_INFO_V1(eventlog_create_topic);
 PG_FUNCTION_INFO_V1(eventlog_drop_topic);
 PG_FUNCTION_INFO_V1(eventlog_add_partitions);
+PG_FUNCTION_INFO_V1(eventlog_alter_topic);
 
 #define EL_TOPIC_SCHEMA		"eventlog_topics"
 #define EL_TOPIC_NAME_MAX	249
@@ -478,6 +479,28 @@ el_check_owner(ElTopic *topic)
 				 errmsg("must be owner of topic \"%s\"", topic->name)));
 }
 
+/* Complains about a retention that is not a positive interval or size. */
+static void
+el_check_retention(FunctionCallInfo fcinfo, int interval_arg, int bytes_arg)
+{
+	if (!PG_ARGISNULL(interval_arg))
+	{
+		Interval   *retention = PG_GETARG_INTERVAL_P(interval_arg);
+
+		if (retention->month < 0 || retention->day < 0 || retention->time < 0 ||
+			(retention->month == 0 && retention->day == 0 && retention->time == 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("retention must be a positive interval"),
+					 errhint("Pass NULL to keep records forever.")));
+	}
+	if (!PG_ARGISNULL(bytes_arg) && PG_GETARG_INT64(bytes_arg) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("retention_bytes must be positive"),
+				 errhint("Pass NULL for no size limit.")));
+}
+
 Datum
 eventlog_create_topic(PG_FUNCTION_ARGS)
 {
@@ -487,22 +510,7 @@ eventlog_create_topic(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("partitions must not be null")));
-	if (!PG_ARGISNULL(2))
-	{
-		Interval   *retention = PG_GETARG_INTERVAL_P(2);
-
-		if (retention->month < 0 || retention->day < 0 || retention->time < 0 ||
-			(retention->month == 0 && retention->day == 0 && retention->time == 0))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("retention must be a positive interval"),
-					 errhint("Pass NULL to keep records forever.")));
-	}
-	if (!PG_ARGISNULL(3) && PG_GETARG_INT64(3) <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("retention_bytes must be positive"),
-				 errhint("Pass NULL for no size limit.")));
+	el_check_retention(fcinfo, 2, 3);
 
 	el_create_topic(topic, PG_GETARG_INT32(1),
 					PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2), PG_ARGISNULL(2),
@@ -567,5 +575,34 @@ eventlog_add_partitions(PG_FUNCTION_ARGS)
 	args[1] = Int32GetDatum(npartitions);
 	el_catalog_exec("UPDATE eventlog.topic SET partitions = $2 WHERE topic = $1",
 					2, argtypes, args, NULL);
+	PG_RETURN_VOID();
+}
+
+/*
+ * alter_topic(topic, retention, retention_bytes): a topic's retention
+ * settings (NULL: no limit), as kafka-configs --alter does.
+ */
+Datum
+eventlog_alter_topic(PG_FUNCTION_ARGS)
+{
+	char	   *name = el_text_arg(fcinfo, 0, "topic");
+	ElTopic		topic;
+	Oid			argtypes[3] = {TEXTOID, INTERVALOID, INT8OID};
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', ' '};
+
+	el_topic_lookup(name, false, &topic);
+	el_check_owner(&topic);
+	el_check_retention(fcinfo, 1, 2);
+
+	args[0] = CStringGetTextDatum(name);
+	args[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+	args[2] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
+	if (PG_ARGISNULL(1))
+		nulls[1] = 'n';
+	if (PG_ARGISNULL(2))
+		nulls[2] = 'n';
+	el_catalog_exec("UPDATE eventlog.topic SET retention = $2, retention_bytes = $3 WHERE topic = $1",
+					3, argtypes, args, nulls);
 	PG_RETURN_VOID();
 }

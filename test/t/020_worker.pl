@@ -1,0 +1,485 @@
+
+# The background workers: the launcher, one worker per database that has
+# eventlog, coalesced notifications of new records, and expiry of silent
+# group members without anybody calling.
+#
+# With shared_preload_libraries = 'eventlog' the launcher and a worker for
+# a database with the extension show in pg_stat_activity; a database
+# without it keeps no worker.  A commit of records is announced to
+# LISTEN "eventlog.<topic>" by the worker (not by the producer) with the
+# partitions whose last stable offset moved and the new last stable
+# offset; rolled-back records and records behind an open transaction are
+# not announced; a topic whose channel name would be too long is announced
+# on channel "eventlog"; many quick commits are coalesced, and
+# eventlog.notify_interval spaces the notifications.  A member silent past
+# its session timeout loses its partitions although nobody calls.  A
+# terminated worker comes back; DROP EXTENSION ends it and CREATE
+# EXTENSION brings it back, also when CREATE EXTENSION runs in a longer
+# transaction.  Without the preload, CREATE EXTENSION says there is no
+# worker and producing, fetching and consuming work.
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use JSON::PP;
+use Time::HiRes qw(time usleep);
+
+my $json = JSON::PP->new->canonical;
+
+my $node = PostgreSQL::Test::Cluster->new('worker');
+$node->init;
+# A short launcher nap, so that a new database is looked at soon.
+$node->append_conf('postgresql.conf',
+	"shared_preload_libraries = 'eventlog'\neventlog.launcher_naptime = '500ms'");
+$node->start;
+
+# Polls $sql until it returns $want; true if it did within $secs.
+sub poll_until
+{
+	my ($sql, $want, $secs, $db) = @_;
+	my $until = time() + $secs;
+	while (1)
+	{
+		return 1 if $node->safe_psql($db // 'postgres', $sql) eq $want;
+		return 0 if time() > $until;
+		usleep(100_000);
+	}
+}
+
+sub launcher_pids
+{
+	return $node->safe_psql('postgres',
+		q{SELECT coalesce(string_agg(pid::text, ',' ORDER BY pid), '')
+		    FROM pg_stat_activity WHERE backend_type = 'eventlog launcher'});
+}
+
+# Pids of the workers connected to database $db ('' if none).
+sub worker_pids
+{
+	my ($db) = @_;
+	return $node->safe_psql('postgres',
+		qq{SELECT coalesce(string_agg(pid::text, ',' ORDER BY pid), '')
+		     FROM pg_stat_activity
+		    WHERE backend_type = 'eventlog worker' AND datname = '$db'});
+}
+
+# Waits until database $db has exactly one worker; returns its pid, or ''
+# if none came within $secs.
+sub wait_worker
+{
+	my ($db, $secs) = @_;
+	my $until = time() + $secs;
+	while (1)
+	{
+		my $pids = worker_pids($db);
+		return $pids if $pids =~ /^\d+$/;
+		return '' if time() > $until;
+		usleep(100_000);
+	}
+}
+
+# Waits until database $db has no worker; true if so within $secs.
+sub wait_no_worker
+{
+	my ($db, $secs) = @_;
+	my $until = time() + $secs;
+	while (1)
+	{
+		return 1 if worker_pids($db) eq '';
+		return 0 if time() > $until;
+		usleep(100_000);
+	}
+}
+
+# --- 1. The launcher and the workers -------------------------------------
+
+my $launcher = '';
+my $until = time() + 15;
+until (($launcher = launcher_pids()) =~ /^\d+$/ || time() > $until)
+{
+	usleep(100_000);
+}
+like($launcher, qr/^\d+$/, 'one eventlog launcher runs');
+is( $node->safe_psql('postgres',
+		q{SELECT coalesce(datname, '-') FROM pg_stat_activity WHERE backend_type = 'eventlog launcher'}),
+	'-', 'the launcher is connected to no database');
+
+# Before CREATE EXTENSION, "postgres" keeps no worker.
+ok(wait_no_worker('postgres', 10), 'no worker for a database without eventlog');
+
+my ($ret, $out, $err) = $node->psql('postgres', 'CREATE EXTENSION eventlog');
+is($ret, 0, 'CREATE EXTENSION succeeds');
+unlike($err, qr/not loaded by shared_preload_libraries/,
+	'with the preload CREATE EXTENSION does not say the worker is missing');
+my $worker = wait_worker('postgres', 15);
+like($worker, qr/^\d+$/, 'after CREATE EXTENSION a worker for the database appears');
+is($node->safe_psql('postgres', 'SELECT eventlog.start_worker()'), 't',
+	'start_worker() is true with the preload');
+is(worker_pids('postgres'), $worker, 'start_worker() with a worker running does not add another');
+
+# A database created later, without eventlog: the launcher tries it (it
+# looks every 500 ms) and its worker does not stay.
+$node->safe_psql('postgres', 'CREATE DATABASE other');
+usleep(2_500_000);
+ok(wait_no_worker('other', 5), 'a new database without eventlog keeps no worker');
+usleep(1_000_000);
+is(worker_pids('other'), '', 'and none comes back later');
+is(worker_pids('postgres'), $worker, 'the worker of "postgres" is unchanged meanwhile');
+
+# With the extension, the other database gets a worker of its own.
+$node->safe_psql('other', 'CREATE EXTENSION eventlog');
+my $other_worker = wait_worker('other', 15);
+like($other_worker, qr/^\d+$/, 'CREATE EXTENSION in a second database starts its worker');
+isnt($other_worker, $worker, 'one worker per database');
+$node->safe_psql('other', 'DROP EXTENSION eventlog');
+ok(wait_no_worker('other', 10), 'DROP EXTENSION in the second database ends its worker');
+is(worker_pids('postgres'), $worker, 'and leaves the worker of "postgres" alone');
+
+# --- 2. Notifications -----------------------------------------------------
+
+# Notifications psql printed in $out: list of { channel, payload, pid }.
+sub parse_notifications
+{
+	my ($text) = @_;
+	my @n;
+	while ($text =~
+		/^Asynchronous notification "([^"]*)" with payload "(.*)" received from server process with PID (\d+)\.$/mg)
+	{
+		push @n, { channel => $1, payload => $2, pid => $3 };
+	}
+	return @n;
+}
+
+# A listening session: LISTENs on the channels, and collects what arrives.
+my $listener = $node->background_psql('postgres');
+my @pending;
+
+# Runs a query in the listening session to let psql print what arrived;
+# returns the new notifications (and keeps none back).
+sub drain
+{
+	my @n = (@pending, parse_notifications($listener->query('SELECT 1')));
+	@pending = ();
+	return @n;
+}
+
+# Collects notifications for $secs seconds, or until $done->(\@so_far)
+# holds; returns them all.
+sub collect
+{
+	my ($secs, $done) = @_;
+	my @got;
+	my $until = time() + $secs;
+	while (1)
+	{
+		push @got, drain();
+		last if $done && $done->(\@got);
+		last if time() > $until;
+		usleep(50_000);
+	}
+	return @got;
+}
+
+sub on_channel
+{
+	my ($channel, @n) = @_;
+	return grep { $_->{channel} eq $channel } @n;
+}
+
+sub decode
+{
+	my ($n) = @_;
+	my $d = eval { $json->decode($n->{payload}) };
+	return $d // { bad_payload => $n->{payload} };
+}
+
+my $long = 'l' x 60;       # "eventlog." . $long is 69 bytes: too long
+my $edge = 'e' x 54;       # "eventlog." . $edge is 63 bytes: fits
+
+$node->safe_psql('postgres', qq{
+	SELECT eventlog.create_topic('orders', 3);
+	SELECT eventlog.create_topic('other_topic', 1);
+	SELECT eventlog.create_topic('$long', 2);
+	SELECT eventlog.create_topic('$edge', 1);
+	SELECT eventlog.create_topic('burst', 1);
+	SELECT eventlog.create_topic('spaced', 1);
+});
+$listener->query_safe(qq{LISTEN "eventlog.orders"; LISTEN "eventlog"; LISTEN "eventlog.$edge";
+	LISTEN "eventlog.burst"; LISTEN "eventlog.spaced"; LISTEN "eventlog.fresh"});
+# Let the worker look at the new topics once (it looks at least every second).
+usleep(1_500_000);
+is(scalar(drain()), 0, 'creating topics announces nothing');
+
+# A committed produce.
+my $producer = $node->background_psql('postgres');
+my $producer_pid = $producer->query_safe('SELECT pg_backend_pid()');
+$producer->query_safe(q{BEGIN;
+	SELECT eventlog.produce('orders', ('a' || i)::text, partition => 1) FROM generate_series(1, 3) i;
+	COMMIT});
+my @n = collect(5, sub { scalar on_channel('eventlog.orders', @{ $_[0] }) });
+my @orders = on_channel('eventlog.orders', @n);
+is(scalar(@orders), 1, 'a committed produce is announced once on channel "eventlog.orders"');
+is( $orders[0] ? $json->encode(decode($orders[0])) : 'none',
+	'{"partitions":{"1":3},"topic":"orders"}',
+	'the payload names the topic, the partition and its new last stable offset');
+is($orders[0] ? $orders[0]{pid} : 'none', $worker,
+	'the notification comes from the worker, not from the producer');
+is(scalar(@n), scalar(@orders), 'nothing is announced on other channels');
+like($orders[0] ? $orders[0]{payload} : '', qr/^\{"topic": "orders", "partitions": \{"1": 3\}\}$/,
+	'the payload has the documented layout');
+
+# Two partitions in one transaction: one notification with both.
+$producer->query_safe(q{BEGIN;
+	SELECT eventlog.produce('orders', 'b'::text, partition => 0);
+	SELECT eventlog.produce('orders', 'c'::text, partition => 2);
+	SELECT eventlog.produce('orders', 'd'::text, partition => 2);
+	COMMIT});
+@n = collect(5, sub { scalar on_channel('eventlog.orders', @{ $_[0] }) });
+usleep(300_000);
+push @n, drain();
+@orders = on_channel('eventlog.orders', @n);
+is(scalar(@orders), 1, 'a transaction writing two partitions is announced once');
+is( $orders[0] ? $json->encode(decode($orders[0])) : 'none',
+	'{"partitions":{"0":1,"2":2},"topic":"orders"}',
+	'with both partitions and only those');
+
+# A rolled-back produce is not announced.
+$producer->query_safe(q{BEGIN;
+	SELECT eventlog.produce('orders', 'aborted'::text, partition => 1);
+	SELECT eventlog.produce_batch('orders', ARRAY['x', 'y'], partition => 0);
+	ROLLBACK});
+@n = collect(1.5);
+is(scalar(@n), 0, 'a rolled-back produce is not announced (nothing within 1.5 s)');
+
+# The next commit is announced with the offset past the aborted record.
+$producer->query_safe(q{SELECT eventlog.produce('orders', 'e'::text, partition => 1)});
+@n = collect(5, sub { scalar on_channel('eventlog.orders', @{ $_[0] }) });
+@orders = on_channel('eventlog.orders', @n);
+is( $orders[0] ? $json->encode(decode($orders[0])) : 'none',
+	'{"partitions":{"1":5},"topic":"orders"}',
+	'a commit after a rollback announces the last stable offset past the aborted offset');
+is($node->safe_psql('postgres',
+		q{SELECT last_stable_offset FROM eventlog.partitions WHERE topic = 'orders' AND partition = 1}),
+	'5', 'which is the last stable offset eventlog.partitions shows');
+
+# A commit behind an open transaction does not move the last stable offset:
+# nothing to announce until the open one commits.
+my $open = $node->background_psql('postgres');
+$open->query_safe(q{BEGIN; SELECT eventlog.produce('orders', 'open'::text, partition => 0)});
+$producer->query_safe(q{SELECT eventlog.produce('orders', 'behind'::text, partition => 0)});
+@n = collect(1.5);
+is(scalar(on_channel('eventlog.orders', @n)), 0,
+	'a commit behind an open transaction is not announced (the last stable offset did not move)');
+$open->query_safe('COMMIT');
+@n = collect(5, sub { scalar on_channel('eventlog.orders', @{ $_[0] }) });
+@orders = on_channel('eventlog.orders', @n);
+is( $orders[0] ? $json->encode(decode($orders[0])) : 'none',
+	'{"partitions":{"0":3},"topic":"orders"}',
+	'once the open transaction commits, the last stable offset past both records is announced');
+$open->quit;
+
+# A topic not listened to is not heard on the topic channels.
+$producer->query_safe(q{SELECT eventlog.produce('other_topic', 'z'::text)});
+@n = collect(1.5);
+is(scalar(@n), 0, 'records of a topic nobody listens to are not heard by the listener');
+
+# A topic whose channel name would be too long: channel "eventlog".
+$producer->query_safe(qq{SELECT eventlog.produce('$long', 'long'::text, partition => 1)});
+@n = collect(5, sub { scalar on_channel('eventlog', @{ $_[0] }) });
+my @fallback = on_channel('eventlog', @n);
+is(scalar(@fallback), 1, 'a topic of 60 characters is announced on channel "eventlog"');
+is( $fallback[0] ? $json->encode(decode($fallback[0])) : 'none',
+	qq{{"partitions":{"1":1},"topic":"$long"}},
+	'with the whole topic name in the payload');
+
+# At the limit: "eventlog." and 54 characters make 63 bytes, a channel.
+$producer->query_safe(qq{SELECT eventlog.produce('$edge', 'edge'::text)});
+@n = collect(5, sub { scalar @{ $_[0] } });
+usleep(200_000);
+push @n, drain();
+is(join(' ', map { $_->{channel} } @n), "eventlog.$edge",
+	'a topic of 54 characters (a channel of 63 bytes) is announced on its own channel');
+
+# A topic produced to right after it is created.
+$node->safe_psql('postgres',
+	q{SELECT eventlog.create_topic('fresh', 1); SELECT eventlog.produce('fresh', 'first'::text)});
+@n = collect(4, sub { scalar on_channel('eventlog.fresh', @{ $_[0] }) });
+my @fresh = on_channel('eventlog.fresh', @n);
+is( $fresh[0] ? $json->encode(decode($fresh[0])) : 'none',
+	'{"partitions":{"0":1},"topic":"fresh"}',
+	'the first records of a topic, produced right after create_topic, are announced');
+
+# 200 single-record commits in quick succession: coalesced.
+my $burst = join("\n",
+	map { "SELECT eventlog.produce('burst', 'v$_'::text);" } 1 .. 200);
+my $t0 = time();
+$producer->query_safe($burst);
+my $burst_secs = time() - $t0;
+@n = collect(5, sub { grep { (decode($_)->{partitions}{0} // 0) == 200 } on_channel('eventlog.burst', @{ $_[0] }) });
+usleep(500_000);
+push @n, drain();
+my @burst = on_channel('eventlog.burst', @n);
+note sprintf('200 commits in %.3f s: %d notifications', $burst_secs, scalar @burst);
+cmp_ok(scalar(@burst), '>=', 1, '200 quick commits are announced');
+cmp_ok(scalar(@burst), '<=', 50, sprintf('in far fewer than 200 notifications (%d)', scalar @burst));
+is(@burst ? decode($burst[-1])->{partitions}{0} : 'none', 200,
+	'the last notification carries the final last stable offset');
+my @lsos = map { decode($_)->{partitions}{0} // -1 } @burst;
+is(join(',', @lsos), join(',', sort { $a <=> $b } @lsos), 'the announced offsets grow');
+my %seen;
+is(scalar(grep { $seen{$_}++ } @lsos), 0, 'no offset is announced twice');
+
+# eventlog.notify_interval (reloaded) spaces the notifications of a topic.
+$node->safe_psql('postgres', q{ALTER SYSTEM SET eventlog.notify_interval = '400ms'; SELECT pg_reload_conf()});
+usleep(1_200_000);    # the worker reloads at its next pass
+my $spaced = join("\n",
+	map { "SELECT eventlog.produce('spaced', 'v$_'::text); SELECT pg_sleep(0.01);" } 1 .. 150);
+$t0 = time();
+$producer->query_safe($spaced);
+my $spaced_secs = time() - $t0;
+@n = collect(5, sub { grep { (decode($_)->{partitions}{0} // 0) == 150 } on_channel('eventlog.spaced', @{ $_[0] }) });
+usleep(600_000);
+push @n, drain();
+my @spaced = on_channel('eventlog.spaced', @n);
+my $bound = int($spaced_secs / 0.4) + 2;
+note sprintf('150 commits over %.3f s with notify_interval 400ms: %d notifications',
+	$spaced_secs, scalar @spaced);
+cmp_ok(scalar(@spaced), '>=', 2, 'commits spread over a while are announced more than once');
+cmp_ok(scalar(@spaced), '<=', $bound,
+	sprintf('with notify_interval = 400ms, %d notifications over %.1f s (at most %d)',
+		scalar @spaced, $spaced_secs, $bound));
+is(@spaced ? decode($spaced[-1])->{partitions}{0} : 'none', 150,
+	'the last one carries the final last stable offset');
+$node->safe_psql('postgres', q{ALTER SYSTEM RESET eventlog.notify_interval; SELECT pg_reload_conf()});
+
+# --- 3. Expiry of a silent member without calls ---------------------------
+
+$node->safe_psql('postgres', q{
+	SELECT eventlog.create_topic('exp', 2);
+	SELECT eventlog.alter_group('ge', '1 s');
+});
+$node->safe_psql('postgres',
+	q{SELECT count(*) FROM eventlog.consume('ge', 'exp', 10, member => 'm1')});
+my $joined = time();
+is( $node->safe_psql('postgres',
+		q{SELECT live || ' ' || array_to_string(partitions, ',') FROM eventlog.members
+		   WHERE "group" = 'ge' AND member = 'm1'}),
+	'true exp:0,exp:1', 'the member owns both partitions after consuming');
+my $gen0 = $node->safe_psql('postgres', q{SELECT generation FROM eventlog.groups WHERE "group" = 'ge'});
+ok(poll_until(
+		q{SELECT live || ' ' || coalesce(array_to_string(partitions, ','), '') FROM eventlog.members
+		   WHERE "group" = 'ge' AND member = 'm1'},
+		'false ', 6),
+	'with nobody calling, the silent member is shown not live with no partitions');
+my $expired_after = time() - $joined;
+note sprintf('partitions taken away %.2f s after the last call (session timeout 1 s)', $expired_after);
+cmp_ok($expired_after, '<', 4,
+	sprintf('within a few seconds of its session timeout (%.2f s after its call)', $expired_after));
+cmp_ok($expired_after, '>=', 0.9, 'and not before the session timeout');
+cmp_ok($node->safe_psql('postgres', q{SELECT generation FROM eventlog.groups WHERE "group" = 'ge'}),
+	'>', $gen0, 'the generation grew');
+is($node->safe_psql('postgres',
+		q{SELECT count(*) FROM eventlog.lag WHERE "group" = 'ge' AND member IS NOT NULL}),
+	'0', 'eventlog.lag shows no owner for the partitions');
+
+# --- 4. Restarts ----------------------------------------------------------
+
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($worker)");
+ok(poll_until(qq{SELECT count(*) FROM pg_stat_activity WHERE pid = $worker}, '0', 10),
+	'the terminated worker is gone');
+my $restarted = wait_worker('postgres', 15);
+like($restarted, qr/^\d+$/, 'a new worker for the database appears after termination');
+isnt($restarted, $worker, 'with a new pid');
+is(launcher_pids(), $launcher, 'the launcher is the same');
+usleep(1_500_000);    # let the new worker look at the topics once
+drain();
+$producer->query_safe(q{SELECT eventlog.produce('orders', 'again'::text, partition => 2)});
+@n = collect(5, sub { scalar on_channel('eventlog.orders', @{ $_[0] }) });
+@orders = on_channel('eventlog.orders', @n);
+is( $orders[0] ? $json->encode(decode($orders[0])) : 'none',
+	'{"partitions":{"2":3},"topic":"orders"}',
+	'the restarted worker announces new records');
+is($orders[0] ? $orders[0]{pid} : 'none', $restarted, 'from the new worker');
+
+# Expiry works in the restarted worker too.
+$node->safe_psql('postgres',
+	q{SELECT count(*) FROM eventlog.consume('ge', 'exp', 10, member => 'm2')});
+ok(poll_until(
+		q{SELECT coalesce(array_to_string(partitions, ','), '') FROM eventlog.members
+		   WHERE "group" = 'ge' AND member = 'm2'},
+		'', 6),
+	'the restarted worker expires a silent member');
+
+$listener->quit;
+$producer->quit;
+
+# DROP EXTENSION ends the worker; CREATE EXTENSION brings it back.
+$node->safe_psql('postgres', 'DROP EXTENSION eventlog');
+ok(wait_no_worker('postgres', 10), 'DROP EXTENSION ends the worker');
+usleep(1_000_000);
+is(worker_pids('postgres'), '', 'and it does not come back by itself');
+$node->safe_psql('postgres', 'CREATE EXTENSION eventlog');
+my $again = wait_worker('postgres', 15);
+like($again, qr/^\d+$/, 'CREATE EXTENSION again brings a worker back');
+
+# And it announces.
+$listener = $node->background_psql('postgres');
+$listener->query_safe('LISTEN "eventlog.back"');
+$node->safe_psql('postgres', q{SELECT eventlog.create_topic('back', 1)});
+usleep(1_500_000);
+$node->safe_psql('postgres', q{SELECT eventlog.produce('back', 'x'::text)});
+@n = collect(5, sub { scalar on_channel('eventlog.back', @{ $_[0] }) });
+my @back = on_channel('eventlog.back', @n);
+is( $back[0] ? $json->encode(decode($back[0])) : 'none',
+	'{"partitions":{"0":1},"topic":"back"}',
+	'the worker of the re-created extension announces new records');
+$listener->quit;
+
+# CREATE EXTENSION in a transaction that commits a while later (as in a
+# migration script).
+$node->safe_psql('postgres', 'DROP EXTENSION eventlog');
+ok(wait_no_worker('postgres', 10), 'DROP EXTENSION again ends the worker');
+$node->safe_psql('postgres', 'BEGIN; CREATE EXTENSION eventlog; SELECT pg_sleep(1); COMMIT');
+like(wait_worker('postgres', 15), qr/^\d+$/,
+	'CREATE EXTENSION in a transaction that commits 1 s later still gets a worker');
+
+$node->stop;
+
+# --- 5. Without the preload -----------------------------------------------
+
+my $plain = PostgreSQL::Test::Cluster->new('worker_plain');
+$plain->init;
+$plain->start;
+($ret, $out, $err) = $plain->psql('postgres', 'CREATE EXTENSION eventlog');
+is($ret, 0, 'without the preload CREATE EXTENSION succeeds');
+like($err, qr/NOTICE:  eventlog is not loaded by shared_preload_libraries: no background worker/,
+	'with the NOTICE that there is no background worker');
+unlike($err, qr/WARNING|ERROR/, 'and no warning or error');
+is($plain->safe_psql('postgres', 'SELECT eventlog.start_worker()'), 'f',
+	'start_worker() is false without the preload');
+is( $plain->safe_psql('postgres',
+		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'eventlog%'}),
+	'0', 'no eventlog processes run');
+is( $plain->safe_psql('postgres', q{
+		SELECT eventlog.create_topic('t', 2);
+		SELECT string_agg(partition || ':' || "offset", ',' ORDER BY partition, "offset")
+		  FROM eventlog.produce_batch('t', ARRAY['a', 'b', 'c'], partition => 1);
+	}),
+	'1:0,1:1,1:2', 'producing works');
+is( $plain->safe_psql('postgres',
+		q{SELECT string_agg("offset" || '=' || convert_from(value, 'UTF8'), ',' ORDER BY "offset")
+		    FROM eventlog.fetch('t', 1, 1)}),
+	'1=b,2=c', 'fetching works');
+is( $plain->safe_psql('postgres',
+		q{SELECT string_agg(partition || ':' || "offset", ',' ORDER BY partition, "offset")
+		    FROM eventlog.consume('g', 't', 10, member => 'm', commit => true)}),
+	'1:0,1:1,1:2', 'consuming works');
+is( $plain->safe_psql('postgres',
+		q{SELECT committed_offset FROM eventlog.lag WHERE "group" = 'g' AND partition = 1}),
+	'3', 'and commits the group offset');
+$plain->stop;
+
+done_testing();
