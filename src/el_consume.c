@@ -76,14 +76,6 @@ el_topic_arg(FunctionCallInfo fcinfo, int argno, ElTopic *topic)
 
 /* ---- consume ---- */
 
-static Datum
-el_out_datum(Pointer p)
-{
-	if (VARATT_IS_EXTERNAL(p))
-		return PointerGetDatum(detoast_external_attr((struct varlena *) p));
-	return PointerGetDatum(p);
-}
-
 /*
  * Reads up to max records of one partition from offset under a fresh
  * snapshot into the result.  Returns how many; *next is the offset after
@@ -101,26 +93,7 @@ el_read_partition(ReturnSetInfo *rsinfo, text *topic_text, Relation rel, int32 p
 	*next = offset;
 	while (n < max && el_reader_next(reader, &rec))
 	{
-		Datum		values[7];
-		bool		nulls[7] = {false, false, false, false, false, false, false};
-
-		values[0] = PointerGetDatum(topic_text);
-		values[1] = Int32GetDatum(partition);
-		values[2] = Int64GetDatum(rec.offset);
-		if (rec.key)
-			values[3] = el_out_datum(rec.key);
-		else
-			nulls[3] = true;
-		if (rec.value)
-			values[4] = el_out_datum(rec.value);
-		else
-			nulls[4] = true;
-		if (rec.headers)
-			values[5] = el_out_datum(rec.headers);
-		else
-			nulls[5] = true;
-		values[6] = TimestampTzGetDatum(rec.ts);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		el_emit_record(rsinfo, topic_text, partition, &rec);
 		n++;
 	}
 	/* Past the records returned and any aborted ones skipped after them. */

@@ -31,6 +31,35 @@ el_out_datum(Pointer p)
 	return PointerGetDatum(p);
 }
 
+/*
+ * Adds a record to a function's result, in the row shape of fetch() and
+ * consume(): (topic, partition, offset, key, value, headers, ts).
+ */
+void
+el_emit_record(ReturnSetInfo *rsinfo, text *topic, int32 partition, ElRecord *rec)
+{
+	Datum		values[7];
+	bool		nulls[7] = {false, false, false, false, false, false, false};
+
+	values[0] = PointerGetDatum(topic);
+	values[1] = Int32GetDatum(partition);
+	values[2] = Int64GetDatum(rec->offset);
+	if (rec->key)
+		values[3] = el_out_datum(rec->key);
+	else
+		nulls[3] = true;
+	if (rec->value)
+		values[4] = el_out_datum(rec->value);
+	else
+		nulls[4] = true;
+	if (rec->headers)
+		values[5] = el_out_datum(rec->headers);
+	else
+		nulls[5] = true;
+	values[6] = TimestampTzGetDatum(rec->ts);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
 static void
 el_null_arg(FunctionCallInfo fcinfo, int argno, const char *what)
 {
@@ -93,26 +122,7 @@ eventlog_fetch(PG_FUNCTION_ARGS)
 	reader = el_reader_begin(rel, GetActiveSnapshot(), offset);
 	while (n < max_records && el_reader_next(reader, &rec))
 	{
-		Datum		values[7];
-		bool		nulls[7] = {false, false, false, false, false, false, false};
-
-		values[0] = PointerGetDatum(topic_text);
-		values[1] = Int32GetDatum(partition);
-		values[2] = Int64GetDatum(rec.offset);
-		if (rec.key)
-			values[3] = el_out_datum(rec.key);
-		else
-			nulls[3] = true;
-		if (rec.value)
-			values[4] = el_out_datum(rec.value);
-		else
-			nulls[4] = true;
-		if (rec.headers)
-			values[5] = el_out_datum(rec.headers);
-		else
-			nulls[5] = true;
-		values[6] = TimestampTzGetDatum(rec.ts);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		el_emit_record(rsinfo, topic_text, partition, &rec);
 		n++;
 		CHECK_FOR_INTERRUPTS();
 	}

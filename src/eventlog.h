@@ -153,6 +153,12 @@ extern void el_reader_end(ElReader *reader);
 extern BlockNumber el_seek_block(Relation rel, ElMetaInfo *meta, int64 offset);
 extern int64 el_offset_for_time(Relation rel, TimestampTz ts);
 
+/* ---- Reading functions (el_fetch.c) ---- */
+
+struct ReturnSetInfo;
+extern void el_emit_record(struct ReturnSetInfo *rsinfo, text *topic, int32 partition,
+						   ElRecord *rec);
+
 /* ---- Table access method (el_tableam.c) ---- */
 
 extern const TableAmRoutine *el_tableam_routine(void);

@@ -195,7 +195,7 @@ sub consume_sql
 my %stats;
 my $start = time();
 my $main_end = $start + 10;    # churn and producing stop here
-my $deadline = $start + 40;    # the drain must be over by then
+my $deadline = $start + 30;    # the drain must be over by then
 
 my $producer = AsyncSession->new($node, 'producer');
 my $prod_pending;    # [values, committed?] of the batch being produced
