@@ -132,10 +132,51 @@ eventlog_fetch(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Last stable offset of a relation now (not under a snapshot): the offset of
+ * the first record whose transaction is still running, or the high
+ * watermark.  Reads from the settled prefix on and moves it forward, so the
+ * cost follows the records added since the last look, not the log.  Sets
+ * *held_by to the running transaction, if any.
+ */
+int64
+el_last_stable_offset(Relation rel, ElMetaInfo *meta, TransactionId *held_by)
+{
+	int64		start = meta->earliest_offset;
+	int64		lso = meta->next_offset;
+	ElReader   *reader;
+	ElRecord	rec;
+
+	*held_by = InvalidTransactionId;
+	if (!meta->exists || meta->last_block < EL_FIRST_DATA_BLOCK)
+		return lso;
+
+	if (meta->settled_block > EL_FIRST_DATA_BLOCK && meta->settled_block <= meta->last_block)
+	{
+		int64		first = el_block_first_offset(rel, meta->settled_block);
+
+		if (first >= 0)
+			start = Max(start, first);
+	}
+
+	/* No snapshot: committed records pass, aborted are skipped, running stop. */
+	reader = el_reader_begin(rel, NULL, start);
+	while (el_reader_next(reader, &rec))
+		CHECK_FOR_INTERRUPTS();
+	if (reader->blocked)
+	{
+		lso = reader->blocked_offset;
+		*held_by = reader->blocked_xid;
+		el_note_settled(rel, reader->blkno);
+	}
+	else
+		el_note_settled(rel, reader->meta.last_block);
+	el_reader_end(reader);
+	return lso;
+}
+
+/*
  * partition_state(relation): earliest offset, high watermark, last stable
- * offset and the transaction holding readers back.  The last stable offset
- * is found by reading from the end of the frozen prefix (frozen pages hold
- * no open transaction), so VACUUM keeps this cheap.
+ * offset and the transaction holding readers back.
  */
 Datum
 eventlog_partition_state(PG_FUNCTION_ARGS)
@@ -146,6 +187,7 @@ eventlog_partition_state(PG_FUNCTION_ARGS)
 	TupleDesc	desc;
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, true};
+	TransactionId held_by;
 	int64		lso;
 
 	rel = relation_open(relid, AccessShareLock);
@@ -156,30 +198,11 @@ eventlog_partition_state(PG_FUNCTION_ARGS)
 						RelationGetRelationName(rel))));
 
 	el_read_meta(rel, &meta);
-	lso = meta.next_offset;
-	if (meta.exists && meta.last_block >= EL_FIRST_DATA_BLOCK)
+	lso = el_last_stable_offset(rel, &meta, &held_by);
+	if (TransactionIdIsValid(held_by))
 	{
-		int64		start = meta.earliest_offset;
-		ElReader   *reader;
-		ElRecord	rec;
-
-		if (meta.frozen_block > EL_FIRST_DATA_BLOCK && meta.frozen_block <= meta.last_block)
-		{
-			int64		first = el_block_first_offset(rel, meta.frozen_block);
-
-			if (first >= 0)
-				start = first;
-		}
-		reader = el_reader_begin(rel, GetActiveSnapshot(), start);
-		while (el_reader_next(reader, &rec))
-			CHECK_FOR_INTERRUPTS();
-		if (reader->blocked)
-		{
-			lso = reader->blocked_offset;
-			values[3] = TransactionIdGetDatum(reader->blocked_xid);
-			nulls[3] = false;
-		}
-		el_reader_end(reader);
+		values[3] = TransactionIdGetDatum(held_by);
+		nulls[3] = false;
 	}
 	relation_close(rel, AccessShareLock);
 

@@ -21,6 +21,7 @@ el_init_meta_page(Page page, int32 partition, int64 base_offset)
 	meta->partition = partition;
 	meta->last_block = 0;
 	meta->frozen_block = EL_FIRST_DATA_BLOCK;
+	meta->settled_block = EL_FIRST_DATA_BLOCK;
 	meta->base_offset = base_offset;
 	((PageHeader) page)->pd_lower = ((char *) meta + sizeof(ElMetaPageData)) - (char *) page;
 

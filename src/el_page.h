@@ -71,7 +71,7 @@ typedef struct ElMetaPageData
 	int32		partition;		/* partition number of every record, -1 unset */
 	BlockNumber last_block;		/* tail data page, or 0 when there is none */
 	BlockNumber frozen_block;	/* data pages below this one are all frozen */
-	uint32		flags;
+	BlockNumber settled_block;	/* hint: pages below hold no open transaction */
 	int64		base_offset;	/* offset of the first record of this storage */
 } ElMetaPageData;
 

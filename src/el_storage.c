@@ -103,6 +103,7 @@ el_read_meta(Relation rel, ElMetaInfo *info)
 	info->partition = meta->partition;
 	info->last_block = meta->last_block;
 	info->frozen_block = meta->frozen_block;
+	info->settled_block = Max(meta->settled_block, meta->frozen_block);
 	info->base_offset = meta->base_offset;
 	UnlockReleaseBuffer(buffer);
 
@@ -121,6 +122,37 @@ el_read_meta(Relation rel, ElMetaInfo *info)
 			info->next_offset = el_page_next_offset(page);
 		UnlockReleaseBuffer(buffer);
 	}
+}
+
+/*
+ * Records, as a hint (not WAL-logged, like heap's hint bits), that data
+ * pages below settled_block hold no transaction still running: every run
+ * there committed or aborted, and appends only go to later pages.  The last
+ * stable offset is then found by reading from there, not from the start.
+ * A lost hint only means more reading; a stale one can never be too high,
+ * because a page once settled stays settled.
+ */
+void
+el_note_settled(Relation rel, BlockNumber settled_block)
+{
+	Buffer		buffer;
+	ElMetaPage	meta;
+
+	buffer = ReadBuffer(rel, EL_META_BLOCK);
+	/* Producers hold the metapage while appending: never wait for them. */
+	if (!ConditionalLockBuffer(buffer))
+	{
+		ReleaseBuffer(buffer);
+		return;
+	}
+	meta = ElPageGetMeta(BufferGetPage(buffer));
+	if (meta->magic == EL_MAGIC && meta->settled_block < settled_block &&
+		settled_block <= meta->last_block)
+	{
+		meta->settled_block = settled_block;
+		MarkBufferDirtyHint(buffer, true);
+	}
+	UnlockReleaseBuffer(buffer);
 }
 
 /*

@@ -98,12 +98,14 @@ typedef struct ElMetaInfo
 	int32		partition;
 	BlockNumber last_block;
 	BlockNumber frozen_block;
+	BlockNumber settled_block;
 	int64		base_offset;
 	int64		earliest_offset;	/* first offset stored */
 	int64		next_offset;	/* high watermark */
 } ElMetaInfo;
 
 extern void el_read_meta(Relation rel, ElMetaInfo *info);
+extern void el_note_settled(Relation rel, BlockNumber settled_block);
 extern void el_write_initial_meta(SMgrRelation srel, bool needs_wal, int32 partition,
 								  int64 base_offset);
 
@@ -158,6 +160,7 @@ extern int64 el_offset_for_time(Relation rel, TimestampTz ts);
 struct ReturnSetInfo;
 extern void el_emit_record(struct ReturnSetInfo *rsinfo, text *topic, int32 partition,
 						   ElRecord *rec);
+extern int64 el_last_stable_offset(Relation rel, ElMetaInfo *meta, TransactionId *held_by);
 
 /* ---- Table access method (el_tableam.c) ---- */
 
