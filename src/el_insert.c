@@ -18,6 +18,7 @@
 #include "datatype/timestamp.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
+#include "utils/memutils.h"
 
 #include "eventlog.h"
 
@@ -258,14 +259,23 @@ el_create_meta(Relation rel, int32 partition, int64 base_offset)
 	UnlockRelationForExtension(rel, ExclusiveLock);
 }
 
-/* Returns the metapage exclusively locked, creating it on first use. */
+/*
+ * Returns the metapage exclusively locked, creating it on first use.  Once
+ * it is known to exist, the relation cache entry remembers (rd_amcache is
+ * dropped with the entry, e.g. at TRUNCATE), saving a file-size call per
+ * append.
+ */
 static Buffer
 el_lock_meta(Relation rel)
 {
 	Buffer		buffer;
 
-	if (RelationGetNumberOfBlocks(rel) == 0)
-		el_create_meta(rel, -1, 0);
+	if (rel->rd_amcache == NULL)
+	{
+		if (RelationGetNumberOfBlocks(rel) == 0)
+			el_create_meta(rel, -1, 0);
+		rel->rd_amcache = MemoryContextAllocZero(CacheMemoryContext, sizeof(bool));
+	}
 
 	buffer = ReadBuffer(rel, EL_META_BLOCK);
 	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);

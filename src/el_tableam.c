@@ -318,6 +318,12 @@ el_relation_nontransactional_truncate(Relation rel)
 
 	el_read_meta(rel, &carry);
 	RelationTruncate(rel, 0);
+	/* The cached knowledge that the metapage exists is now wrong. */
+	if (rel->rd_amcache)
+	{
+		pfree(rel->rd_amcache);
+		rel->rd_amcache = NULL;
+	}
 	if (carry.exists && (carry.next_offset > 0 || carry.partition >= 0))
 		el_create_meta(rel, carry.partition, carry.next_offset);
 }

@@ -340,24 +340,34 @@ eventlog_worker_main(Datum arg)
 	for (;;)
 	{
 		bool		present;
-		bool		notified = false;
-		TimestampTz now = GetCurrentTimestamp();
+		TimestampTz now;
 
+		/*
+		 * Sleep until a producer's commit sets the latch (or a second
+		 * passes, for expiry), then let commits gather for notify_interval:
+		 * while this worker is not waiting on its latch, producers setting
+		 * it cost them no signal, and one pass announces them all.
+		 */
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 1000, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
+		if (eventlog_notify_interval > 0)
+			pg_usleep(eventlog_notify_interval * 1000L);
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		ResetLatch(MyLatch);
 
+		now = GetCurrentTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		present = el_extension_present();
 		if (present)
 		{
 			pgstat_report_activity(STATE_RUNNING, "notifying");
-			notified = el_notify_pass();
+			(void) el_notify_pass();
 			if (TimestampDifferenceExceeds(last_expiry, now, 1000))
 			{
 				pgstat_report_activity(STATE_RUNNING, "expiring silent group members");
@@ -379,12 +389,6 @@ eventlog_worker_main(Datum arg)
 			SpinLockRelease(&el_workers->mutex);
 			proc_exit(0);
 		}
-
-		/* Coalesce: after notifying, let commits gather for an interval. */
-		if (notified)
-			pg_usleep(eventlog_notify_interval * 1000L);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 1000, PG_WAIT_EXTENSION);
 	}
 }
 
