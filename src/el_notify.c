@@ -93,12 +93,19 @@ el_notify_topic(ElNotifyEntry *entry, ElTopic *topic)
 
 	if (first)
 	{
-		/* A topic seen for the first time (or grown): learn, then compare. */
-		if (entry->lso)
-			pfree(entry->lso);
-		entry->lso = MemoryContextAlloc(TopMemoryContext, sizeof(int64) * topic->npartitions);
-		for (p = 0; p < topic->npartitions; p++)
-			entry->lso[p] = -1;
+		/*
+		 * A topic seen for the first time (new, grown, or after the worker
+		 * started): announce whatever it holds, so that records produced
+		 * right after create_topic are not missed.
+		 */
+		int64	   *old = entry->lso;
+		int			oldn = entry->npartitions;
+
+		entry->lso = MemoryContextAllocZero(TopMemoryContext, sizeof(int64) * topic->npartitions);
+		if (old && entry->parent == topic->parent)
+			memcpy(entry->lso, old, sizeof(int64) * Min(oldn, topic->npartitions));
+		if (old)
+			pfree(old);
 		entry->npartitions = topic->npartitions;
 		entry->parent = topic->parent;
 	}
@@ -117,7 +124,7 @@ el_notify_topic(ElNotifyEntry *entry, ElTopic *topic)
 			continue;
 		lso = el_partition_lso(rel, entry->lso[p]);
 		relation_close(rel, AccessShareLock);
-		if (entry->lso[p] >= 0 && lso > entry->lso[p])
+		if (lso > entry->lso[p])
 		{
 			appendStringInfo(&payload, "%s\"%d\": " INT64_FORMAT, changed ? ", " : "", p, lso);
 			changed++;
@@ -126,7 +133,7 @@ el_notify_topic(ElNotifyEntry *entry, ElTopic *topic)
 	}
 	appendStringInfoString(&payload, "}}");
 
-	if (changed > 0 && !first)
+	if (changed > 0)
 	{
 		char		channel[NAMEDATALEN];
 

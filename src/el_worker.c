@@ -22,6 +22,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_database.h"
 #include "commands/extension.h"
+#include "access/xact.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -148,24 +149,13 @@ el_worker_wake(void)
 		SetLatch(latch);
 }
 
-/*
- * start_worker(): asks the launcher to start this database's worker.
- * CREATE EXTENSION calls it; false (with a notice) without the preload.
- */
-Datum
-eventlog_worker_request(PG_FUNCTION_ARGS)
+/* Asks the launcher to (re)start this database's worker. */
+static void
+el_request_worker(void)
 {
 	ElDbEntry  *entry;
-	Latch	   *latch = NULL;
+	Latch	   *latch;
 
-	if (el_workers == NULL)
-	{
-		ereport(NOTICE,
-				(errmsg("eventlog is not loaded by shared_preload_libraries: no background worker"),
-				 errdetail("Without it there are no notifications of new records, silent group members are only expired when another member calls, and waiting consumers poll every 100 ms."),
-				 errhint("Add eventlog to shared_preload_libraries and restart the server.")));
-		PG_RETURN_BOOL(false);
-	}
 	SpinLockAcquire(&el_workers->mutex);
 	entry = el_db_entry(MyDatabaseId, true);
 	if (entry && entry->state == EL_DB_ABSENT)
@@ -174,6 +164,50 @@ eventlog_worker_request(PG_FUNCTION_ARGS)
 	SpinLockRelease(&el_workers->mutex);
 	if (latch)
 		SetLatch(latch);
+}
+
+static bool el_request_pending = false;
+static bool el_request_callback = false;
+
+/*
+ * The request is made when the transaction commits: a worker started
+ * earlier would not see the extension that CREATE EXTENSION is creating.
+ */
+static void
+el_request_xact_callback(XactEvent event, void *arg)
+{
+	if (!el_request_pending)
+		return;
+	if (event == XACT_EVENT_COMMIT)
+		el_request_worker();
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		el_request_pending = false;
+}
+
+/*
+ * start_worker(): asks the launcher to start this database's worker once
+ * the transaction commits.  CREATE EXTENSION calls it.  Without the preload
+ * it says what is missing and returns false.
+ */
+Datum
+eventlog_worker_request(PG_FUNCTION_ARGS)
+{
+	if (el_workers == NULL)
+	{
+		/* An extension script hides notices: warn there. */
+		ereport(creating_extension ? WARNING : NOTICE,
+				(errmsg("eventlog is not loaded by shared_preload_libraries: no background worker"),
+				 errdetail("Without it there are no notifications of new records, silent group members are only expired when another member calls, and waiting consumers poll every 100 ms."),
+				 errhint("Add eventlog to shared_preload_libraries and restart the server.")));
+		PG_RETURN_BOOL(false);
+	}
+	if (!el_request_callback)
+	{
+		RegisterXactCallback(el_request_xact_callback, NULL);
+		el_request_callback = true;
+	}
+	el_request_pending = true;
 	PG_RETURN_BOOL(true);
 }
 

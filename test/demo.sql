@@ -149,7 +149,7 @@ SELECT "group", member, topics, partitions, live FROM eventlog.members;
 \echo
 \echo '== 8. Audit: a second group reads the same events independently =='
 \echo 'Different groups never share records: each has its own committed offsets (publish/subscribe).'
-\echo 'The audit service logs every change, whatever it is.'
+\echo 'The audit service logs every change, whatever it is: the row after it (before it, for a deletion).'
 CREATE SCHEMA audit;
 CREATE TABLE audit.trail (
     topic_partition int NOT NULL,
@@ -166,7 +166,7 @@ LANGUAGE sql AS $$
     WITH logged AS (
         INSERT INTO audit.trail
         SELECT c.partition, c."offset", (c.key::jsonb ->> 'id')::int, c.event ->> 'op',
-               coalesce(c.event -> 'after', c.event -> 'before'), c.ts
+               coalesce(nullif(c.event -> 'after', 'null'), c.event -> 'before'), c.ts
           FROM (SELECT partition, "offset", key, ts, convert_from(value, 'UTF8')::jsonb AS event
                   FROM eventlog.consume('audit', 'profile-changes', member => member,
                                         commit => true)) AS c
@@ -239,7 +239,7 @@ SELECT dblink_disconnect('listener');
 BEGIN;
 SELECT * FROM billing.process('billing-1');
 ROLLBACK;
-\echo 'Nothing changed: billing lags exactly as before.'
+\echo 'Nothing changed: billing''s committed offsets are where they were.'
 SELECT "group", partition, committed_offset, lag FROM eventlog.lag WHERE "group" = 'billing' ORDER BY partition;
 \echo 'The retry gets the same offsets and commits. (Bob''s deletion is consumed too, and skipped.)'
 BEGIN;

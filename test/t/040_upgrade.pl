@@ -173,7 +173,8 @@ sub fetch_text
 		last if $res eq '';
 		my @lines = split /\n/, $res;
 		push @out, @lines;
-		($next) = $lines[-1] =~ /^(\d+)\|/;
+		($next) = $lines[-1] =~ /^(\d+)\|/
+		  or die "cannot read the offset of the last line fetched: $lines[-1]";
 		$next++;
 	}
 	return join("\n", @out);

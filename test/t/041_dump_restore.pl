@@ -32,6 +32,15 @@ sub q1
 	return $node->safe_psql($dbname, $sql);
 }
 
+# A query that may fail: its output and its error text.
+sub try_q
+{
+	my ($dbname, $sql) = @_;
+	my ($ret, $out, $err) = $node->psql($dbname, $sql);
+	$err =~ s/^psql:<stdin>:\d+: //mg;
+	return ($out, $ret == 0 ? '' : $err);
+}
+
 $node->safe_psql('postgres', 'CREATE DATABASE src');
 q1('src', 'CREATE EXTENSION eventlog');
 
@@ -162,7 +171,7 @@ sub fetch_text
 	for (my $i = 0; $i < 1000; $i++)
 	{
 		my $res = q1($dbname,
-			qq{SELECT "offset", topic, partition, quote_nullable(key),
+			qq{SELECT "offset", topic, partition, coalesce(to_json(key)::text, 'NULL'),
 			          CASE WHEN length(value) > 256
 			               THEN 'len=' || length(value) || ' md5=' || md5(value)
 			               ELSE encode(value, 'hex') END,
@@ -171,7 +180,8 @@ sub fetch_text
 		last if $res eq '';
 		my @lines = split /\n/, $res;
 		push @out, @lines;
-		($next) = $lines[-1] =~ /^(\d+)\|/;
+		($next) = $lines[-1] =~ /^(\d+)\|/
+		  or die "cannot read the offset of the last line fetched: $lines[-1]";
 		$next++;
 	}
 	return join("\n", @out);
@@ -290,7 +300,7 @@ is($dst->{'lag view lag'}, $src->{'lag view lag'},
 # Life goes on in the restored database
 # ---------------------------------------------------------------------------
 
-my $dst_hw = hw_of($dst);
+my %new_off;
 
 # Producing continues above the restored offsets, at the source's high
 # watermark (Kafka never reuses an offset, not even an aborted one's).
@@ -300,11 +310,22 @@ for my $tp (sort keys %$src_hw)
 	my $last = offsets_of($dst->{"fetch $tp"})->[-1] // -1;
 	my $got = q1('dst', qq{SELECT "offset" FROM eventlog.produce('$t', 'after-restore'::text,
 	                         key => 'r', headers => '{"restored": "yes"}', partition => $p)});
+	$new_off{$tp} = $got;
 	cmp_ok($got, '>', $last, "restored: $tp produces above its restored records");
 	is($got, $src_hw->{$tp}, "restored: $tp produces at the source's high watermark $src_hw->{$tp}");
 	is( q1('dst', qq{SELECT encode(value, 'escape') || '|' || headers::text
 	                  FROM eventlog.fetch('$t', $p, $got, 1)}),
 		'after-restore|{"restored": "yes"}', "restored: $tp returns the new record at its offset");
+}
+
+# A record produced after the restore must not land below a group's
+# committed offset, or that group never reads it.
+for my $line (split /\n/, q1('dst', q{SELECT "group", topic, partition, committed_offset
+                                     FROM eventlog.lag WHERE committed_offset IS NOT NULL ORDER BY 1, 2, 3}))
+{
+	my ($g, $t, $p, $c) = split /\|/, $line;
+	cmp_ok($new_off{"$t/$p"}, '>=', $c,
+		"restored: the record produced after the restore in $t/$p is not below the committed offset of group $g, so $g will read it");
 }
 
 # The groups consume on where they were: from their committed offsets, the
@@ -330,8 +351,13 @@ sub expected_from
 	for my $p (@$parts)
 	{
 		my $from = $committed->{$p} // 0;
-		push @rows, split /\n/,
-		  q1($dbname, qq{SELECT partition || ':' || "offset" FROM eventlog.fetch('$topic', $p, $from, 100000)});
+		# (A committed offset above the high watermark has nothing to read
+		# yet; the assertions above say whether that may happen.)
+		push @rows, split /\n/, q1($dbname,
+			qq{SELECT partition || ':' || "offset"
+			     FROM eventlog.fetch('$topic', $p,
+			              least($from, (SELECT high_watermark FROM eventlog.partitions
+			                             WHERE topic = '$topic' AND partition = $p)), 100000)});
 	}
 	return join(',', sort @rows);
 }
@@ -352,15 +378,15 @@ for my $case (
 {
 	my ($grp, $topic, $member) = @$case;
 	my $c = committed('dst', $grp, $topic);
-	is_deeply($c, committed('src', $grp, $topic), "restored: $grp has its committed offsets in $topic");
 	my $parts = defined $member ? owned('dst', $grp, $member, $topic)
 	  : [ 0 .. q1('dst', qq{SELECT partitions - 1 FROM eventlog.topic WHERE topic = '$topic'}) ];
 	ok(@$parts > 0, "restored: $grp " . ($member // '') . " reads partitions of $topic");
 	my $want = expected_from('dst', $topic, $parts, $c);
 	my $m = defined $member ? ", member => '$member'" : '';
-	my $got = join(',', sort split /\n/,
-		q1('dst', qq{SELECT partition || ':' || "offset"
-		               FROM eventlog.consume('$grp', '$topic', 100000$m, commit => true)}));
+	my ($out, $err) = try_q('dst', qq{SELECT partition || ':' || "offset"
+	                                   FROM eventlog.consume('$grp', '$topic', 100000$m, commit => true)});
+	is($err, '', "restored: $grp " . ($member // '') . " consumes $topic without error");
+	my $got = join(',', sort split /\n/, $out);
 	isnt($got, '', "restored: $grp " . ($member // '') . " has records to read in $topic");
 	is($got, $want, "restored: $grp " . ($member // '') . " consumes $topic from its committed offsets");
 }
@@ -368,7 +394,7 @@ for my $case (
 # The commits just made are the current ones (the sequence of group_offset
 # went on from where it was, so the new rows have the highest seq).
 is( q1('dst', q{SELECT count(*) FROM eventlog.lag WHERE "group" IN ('g-members', 'g-plain')
-                 AND topic IN ('orders', 'blobs') AND committed_offset IS DISTINCT FROM last_stable_offset}),
+                 AND topic IN ('orders', 'blobs') AND (committed_offset IS NULL OR committed_offset < last_stable_offset)}),
 	'0', 'restored: the groups have committed all they read');
 cmp_ok(q1('dst', q{SELECT min(seq) FROM eventlog.group_offset WHERE committed_at > now() - interval '1 minute'
                     AND seq > (SELECT max(seq) FROM eventlog.group_offset WHERE grp = 'g-latest')}),
@@ -376,19 +402,22 @@ cmp_ok(q1('dst', q{SELECT min(seq) FROM eventlog.group_offset WHERE committed_at
 
 # The group reset to the latest offsets reads exactly the records produced
 # after the restore.
-is( q1('dst', q{SELECT string_agg(partition || ':' || encode(value, 'escape'), ',' ORDER BY partition)
-                 FROM eventlog.consume('g-latest', 'orders', 1000, commit => true)}),
-	'0:after-restore,1:after-restore,2:after-restore,3:after-restore',
+my ($latest_out, $latest_err) = try_q('dst',
+	q{SELECT string_agg(partition || ':' || encode(value, 'escape'), ',' ORDER BY partition)
+	    FROM eventlog.consume('g-latest', 'orders', 1000, commit => true)});
+is($latest_err, '', 'restored: g-latest consumes orders without error');
+is($latest_out, '0:after-restore,1:after-restore,2:after-restore,3:after-restore',
 	'restored: g-latest reads the records produced after the restore, and only them');
 
 # Capture continues, and the restore did not produce the captured changes again.
 is( q1('dst', q{SELECT count(*) FROM eventlog_topics.cdc WHERE key <> 'r' OR key IS NULL}),
 	'4', 'restored: cdc holds the four source events, none produced again by the restore');
 q1('dst', q{INSERT INTO accounts VALUES (9, 'Restored', 90)});
-is( q1('dst', q{SELECT (convert_from(value, 'UTF8')::jsonb -> 'after' ->> 'name')
-                 FROM eventlog.consume('g-members', 'cdc', 100, member => 'm1', commit => true)
-                WHERE convert_from(value, 'UTF8')::jsonb ->> 'op' = 'c'
-                  AND convert_from(value, 'UTF8')::jsonb -> 'after' ->> 'id' = '9'}),
+is( q1('dst', q{WITH c AS MATERIALIZED (
+                   SELECT CASE WHEN key = 'r' THEN NULL ELSE convert_from(value, 'UTF8')::jsonb END AS ev
+                     FROM eventlog.consume('g-members', 'cdc', 100, member => 'm1', commit => true))
+                 SELECT ev -> 'after' ->> 'name' FROM c
+                  WHERE ev ->> 'op' = 'c' AND ev -> 'after' ->> 'id' = '9'}),
 	'Restored', 'restored: capture produces events for new changes');
 
 # Privileges on topics are restored with the topic relations.
