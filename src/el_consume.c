@@ -153,6 +153,19 @@ el_consume_partitions(ReturnSetInfo *rsinfo, text *topic_text, const char *grp,
 		else if (!el_offset_get(grp, topic->name, p, &committed))
 			committed = meta.earliest_offset;
 
+		/*
+		 * A position beyond the log means the log forgot offsets it handed
+		 * out (a restore without restore_offsets()): reading on would skip
+		 * the records produced there next.
+		 */
+		if (committed > meta.next_offset)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("committed offset " INT64_FORMAT " of consumer group \"%s\" is beyond the high watermark " INT64_FORMAT " of partition %d of topic \"%s\"",
+							committed, grp, meta.next_offset, p, topic->name),
+					 errdetail("The partition lost offsets it had handed out, as happens when a database is restored from a dump."),
+					 errhint("Run SELECT * FROM eventlog.restore_offsets() once after a restore.")));
+
 		/* Below the earliest retained record: start at the earliest. */
 		next[i] = start[i] = Max(committed, meta.earliest_offset);
 		taken[i] = open[i] = true;

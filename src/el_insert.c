@@ -356,6 +356,19 @@ el_append(Relation rel, int32 partition, ElNewRecord *recs, int nrecs,
 			next = el_page_next_offset(BufferGetPage(tailbuf));
 	}
 
+	/*
+	 * Below the floor set after a restore, the next records skip ahead to it
+	 * (as if given explicit offsets): those offsets were handed out before.
+	 */
+	if (meta->floor_offset > next)
+	{
+		int64		o = meta->floor_offset;
+
+		for (i = 0; i < nrecs && recs[i].offset < 0; i++)
+			recs[i].offset = o++;
+		next = meta->floor_offset;
+	}
+
 	/* Requested offsets may skip ahead, never go back. */
 	for (i = 0; i < nrecs; i++)
 	{

@@ -73,6 +73,7 @@ typedef struct ElMetaPageData
 	BlockNumber frozen_block;	/* data pages below this one are all frozen */
 	BlockNumber settled_block;	/* hint: pages below hold no open transaction */
 	int64		base_offset;	/* offset of the first record of this storage */
+	int64		floor_offset;	/* next offset is at least this (restored logs) */
 } ElMetaPageData;
 
 typedef ElMetaPageData *ElMetaPage;

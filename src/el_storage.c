@@ -105,6 +105,7 @@ el_read_meta(Relation rel, ElMetaInfo *info)
 	info->frozen_block = meta->frozen_block;
 	info->settled_block = Max(meta->settled_block, meta->frozen_block);
 	info->base_offset = meta->base_offset;
+	info->floor_offset = meta->floor_offset;
 	UnlockReleaseBuffer(buffer);
 
 	info->earliest_offset = info->next_offset = info->base_offset;
@@ -122,6 +123,41 @@ el_read_meta(Relation rel, ElMetaInfo *info)
 			info->next_offset = el_page_next_offset(page);
 		UnlockReleaseBuffer(buffer);
 	}
+	if (info->floor_offset > info->next_offset)
+	{
+		/* Offsets handed out before a dump and restore are not handed out again. */
+		if (info->earliest_offset == info->next_offset)
+			info->earliest_offset = info->floor_offset;
+		info->next_offset = info->floor_offset;
+	}
+}
+
+/*
+ * Raises the next offset of a relation to at least floor: after a restore
+ * from a dump, which carries committed records but not the offsets of
+ * aborted ones at the end of a partition, offsets that consumers may already
+ * have passed are not handed out again.  WAL-logged.
+ */
+void
+el_set_floor(Relation rel, int64 floor)
+{
+	Buffer		buffer;
+	ElWal		wal;
+	Page		page;
+
+	if (RelationGetNumberOfBlocks(rel) == 0)
+		el_create_meta(rel, -1, 0);
+	buffer = ReadBuffer(rel, EL_META_BLOCK);
+	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+	el_check_meta(rel, BufferGetPage(buffer));
+	if (ElPageGetMeta(BufferGetPage(buffer))->floor_offset < floor)
+	{
+		el_wal_start(&wal, rel);
+		page = el_wal_register(&wal, buffer, false);
+		ElPageGetMeta(page)->floor_offset = floor;
+		el_wal_finish(&wal);
+	}
+	UnlockReleaseBuffer(buffer);
 }
 
 /*

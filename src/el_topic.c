@@ -148,7 +148,7 @@ el_catalog_get(const char *topic, char *relname, int32 *npartitions)
  * extension's owner): callers may create topics without being able to
  * write the catalog themselves.
  */
-static void
+void
 el_catalog_exec(const char *sql, int nargs, Oid *argtypes, Datum *args, const char *nulls)
 {
 	Oid			save_userid;

@@ -100,12 +100,14 @@ typedef struct ElMetaInfo
 	BlockNumber frozen_block;
 	BlockNumber settled_block;
 	int64		base_offset;
+	int64		floor_offset;
 	int64		earliest_offset;	/* first offset stored */
 	int64		next_offset;	/* high watermark */
 } ElMetaInfo;
 
 extern void el_read_meta(Relation rel, ElMetaInfo *info);
 extern void el_note_settled(Relation rel, BlockNumber settled_block);
+extern void el_set_floor(Relation rel, int64 floor);
 extern void el_write_initial_meta(SMgrRelation srel, bool needs_wal, int32 partition,
 								  int64 base_offset);
 
@@ -219,6 +221,8 @@ extern int32 el_topic_spread(ElTopic *topic);
 extern Relation el_topic_open_leaf(ElTopic *topic, int32 partition, LOCKMODE lockmode);
 extern void el_check_partition(ElTopic *topic, int32 partition);
 extern void el_check_topic_privilege(ElTopic *topic, AclMode mode);
+extern void el_catalog_exec(const char *sql, int nargs, Oid *argtypes, Datum *args,
+							const char *nulls);
 
 /* ---- Producing (el_produce.c) ---- */
 

@@ -254,6 +254,10 @@ is($src_hw->{'aborted-only/0'}, 2, 'source: aborted-only/0 has high watermark 2'
 # Dump and restore
 # ---------------------------------------------------------------------------
 
+# The documented procedure: save_offsets() before the dump records every
+# partition's earliest offset and high watermark in a table the dump carries.
+cmp_ok(q1('src', q{SELECT eventlog.save_offsets()}), '>', 0,
+	'source: eventlog.save_offsets() records the offsets of every partition');
 my $dump = $node->basedir . '/src.dump';
 $node->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('src') ],
 	'pg_dump -Fc of the source database');
@@ -270,6 +274,21 @@ is( q1('dst', q{SELECT count(*) FROM pg_class c JOIN pg_am a ON a.oid = c.relam
 	q1('src', q{SELECT count(*) FROM pg_class c JOIN pg_am a ON a.oid = c.relam
                  WHERE c.relnamespace = 'eventlog_topics'::regnamespace AND a.amname = 'eventlog'}),
 	'restored: every partition relation uses the eventlog access method');
+
+# Before restore_offsets(), a group whose position lies beyond a partition's
+# restored high watermark is stopped with an error, never left to skip
+# records silently.
+my (undef, $guard_err) = try_q('dst', q{SELECT count(*) FROM eventlog.consume('g-plain', 'orders', 100)});
+like($guard_err, qr/committed offset \d+ of consumer group "g-plain" is beyond the high watermark/,
+	'restored, before restore_offsets(): consuming past the restored log is an error, not a silent skip');
+
+# ... and restore_offsets() puts the high watermarks back.
+my $moved = q1('dst', q{SELECT string_agg(topic || '/' || partition || ':' || restored_high_watermark || '->' || high_watermark, ',' ORDER BY topic, partition)
+                         FROM eventlog.restore_offsets()});
+like($moved, qr{orders/0:15->17}, 'restored: restore_offsets() raises orders/0 back to its high watermark');
+like($moved, qr{aborted-only/0:0->2}, 'restored: and aborted-only/0, which held only aborted records');
+is(q1('dst', q{SELECT count(*) FROM eventlog.restore_offsets()}), '0',
+	'restored: restore_offsets() a second time moves nothing');
 
 my $dst = state_of('dst');
 
@@ -288,11 +307,15 @@ is($dst->{'partitions view last_stable_offset'}, $dst->{'partitions view high_wa
 # aborted, whose last records were aborted, or that holds nothing but
 # aborted records, no longer says so after a restore unless the dump carries
 # each partition's earliest offset and high watermark.
-for my $col (qw(earliest_offset high_watermark last_stable_offset))
+for my $col (qw(high_watermark last_stable_offset))
 {
 	is($dst->{"partitions view $col"}, $src->{"partitions view $col"},
-		"restored: eventlog.partitions $col identical in every partition (leading and trailing gaps of aborted records kept)");
+		"restored: eventlog.partitions $col identical in every partition (trailing gaps of aborted records kept)");
 }
+# A partition that starts with aborted records starts at its first committed
+# record after a restore: no record can be read below it either way.
+is(q1('dst', q{SELECT earliest_offset FROM eventlog.partitions WHERE topic = 'orders' AND partition = 3}), '1',
+	'restored: orders/3 starts at its first committed record');
 is($dst->{'lag view lag'}, $src->{'lag view lag'},
 	'restored: eventlog.lag lag identical in every group and partition');
 
