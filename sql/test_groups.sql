@@ -106,6 +106,11 @@ BEGIN READ ONLY;
 SELECT * FROM eventlog.consume('g1', 'grp', commit => true);
 ROLLBACK;
 
+-- offsets across dump and restore: save, then restore (nothing to move here)
+SELECT eventlog.save_offsets() >= 4 AS saved;
+SELECT earliest_offset, high_watermark FROM eventlog.partition_mark WHERE topic = 'grp' ORDER BY partition;
+SELECT * FROM eventlog.restore_offsets();
+
 -- dropping a topic drops the groups' positions in it
 SELECT count(*) FROM eventlog.group_offset WHERE topic = 'grp';
 SELECT eventlog.drop_topic('grp');
