@@ -535,6 +535,9 @@ eventlog_drop_topic(PG_FUNCTION_ARGS)
 	/* Groups forget the topic too: a new topic of that name starts afresh. */
 	el_catalog_exec("DELETE FROM eventlog.group_offset WHERE topic = $1", 1, argtypes, args, NULL);
 	el_catalog_exec("DELETE FROM eventlog.group_assignment WHERE topic = $1", 1, argtypes, args, NULL);
+	/* Saved offsets (from version 0.2.0 on). */
+	if (OidIsValid(get_relname_relid("partition_mark", get_namespace_oid("eventlog", false))))
+		el_catalog_exec("DELETE FROM eventlog.partition_mark WHERE topic = $1", 1, argtypes, args, NULL);
 	PG_RETURN_VOID();
 }
 
