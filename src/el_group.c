@@ -75,7 +75,8 @@ typedef struct ElQueryDef
 static const ElQueryDef el_queries[EL_NQUERIES] = {
 	[Q_GROUP_ENSURE] = {"INSERT INTO eventlog.consumer_group (grp, owner) VALUES ($1, $2) ON CONFLICT (grp) DO NOTHING",
 	2, {TEXTOID, TEXTOID}},
-	[Q_GROUP_GET] = {"SELECT owner::text, generation FROM eventlog.consumer_group WHERE grp = $1",
+	[Q_GROUP_GET] = {"SELECT owner::text, generation, extract(epoch FROM session_timeout)::float8 "
+		"FROM eventlog.consumer_group WHERE grp = $1",
 	1, {TEXTOID}},
 	[Q_GROUP_LOCK] = {"SELECT generation FROM eventlog.consumer_group WHERE grp = $1 FOR NO KEY UPDATE SKIP LOCKED",
 	1, {TEXTOID}},
@@ -224,15 +225,21 @@ el_timeout_secs(void)
 	return eventlog_session_timeout / 1000.0;
 }
 
+/* The group's own session timeout in seconds, read by el_group_require. */
+static double el_group_timeout = -1;
+
 /*
  * How stale a heartbeat may get before a call writes a new one: a tenth of
- * the session timeout, at most a second.  Writing on every call would leave
- * a row version per call for a long-held snapshot to keep.
+ * the session timeout in force for the group, at most a second.  Writing on
+ * every call would leave a row version per call for a long-held snapshot to
+ * keep.
  */
 static double
 el_heartbeat_secs(void)
 {
-	return Min(1.0, el_timeout_secs() / 10.0);
+	double		timeout = el_group_timeout > 0 ? el_group_timeout : el_timeout_secs();
+
+	return Min(1.0, timeout / 10.0);
 }
 
 /* ---- Groups ---- */
@@ -275,6 +282,9 @@ el_group_require(const char *grp, Oid *owner)
 	if (owner)
 		*owner = get_role_oid(TextDatumGetCString(el_col(0, 1, &isnull)), true);
 	generation = DatumGetInt64(el_col(0, 2, &isnull));
+	el_group_timeout = DatumGetFloat8(el_col(0, 3, &isnull));
+	if (isnull)
+		el_group_timeout = -1;
 	return generation;
 }
 
