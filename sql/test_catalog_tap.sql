@@ -7,7 +7,7 @@ CREATE EXTENSION IF NOT EXISTS eventlog;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 
 BEGIN;
-SELECT plan(37);
+SELECT plan(55);
 
 SELECT has_schema('eventlog');
 SELECT has_schema('eventlog_topics');
@@ -73,6 +73,32 @@ SELECT results_eq($$SELECT "offset" FROM eventlog.produce('tap.topic', 'e'::text
                   ARRAY[0::bigint], 'each partition has its own offsets');
 SELECT results_eq($$SELECT high_watermark FROM eventlog.partitions WHERE topic = 'tap.topic' ORDER BY partition$$,
                   ARRAY[0::bigint, 4, 1], 'the high watermark is the next offset to assign');
+
+-- the SQLSTATEs of what users can get wrong
+SELECT lives_ok($$SELECT eventlog.produce('tap.topic', 'x'::text, partition => 0)$$, 'a record to refuse changes to');
+SELECT throws_ok($$UPDATE eventlog_topics."tap.topic" SET key = 'k'$$, '0A000', NULL, 'UPDATE is feature_not_supported');
+SELECT throws_ok($$DELETE FROM eventlog_topics."tap.topic"$$, '0A000', NULL, 'DELETE is feature_not_supported');
+SELECT throws_ok($$SELECT * FROM eventlog_topics."tap.topic" FOR UPDATE$$, '0A000', NULL, 'FOR UPDATE is feature_not_supported');
+SELECT throws_ok($$UPDATE eventlog_topics."tap.topic" SET partition = 2 WHERE partition = 0$$, '0A000', NULL,
+                 'row movement is feature_not_supported');
+SELECT lives_ok($$CREATE UNIQUE INDEX tap_key ON eventlog_topics."tap.topic$0" (key)$$, 'a unique index for ON CONFLICT');
+SELECT throws_ok($$INSERT INTO eventlog_topics."tap.topic$0" (partition, key) VALUES (0, 'new') ON CONFLICT (key) DO NOTHING$$,
+                 '0A000', NULL, 'INSERT ... ON CONFLICT is feature_not_supported');
+SELECT throws_ok($$CLUSTER eventlog_topics."tap.topic$0" USING tap_key$$, '0A000', NULL, 'CLUSTER is feature_not_supported');
+SELECT throws_ok($$SELECT eventlog.produce('no.such.topic', 'x'::text)$$, '42P01', NULL, 'unknown topic is undefined_table');
+SELECT throws_ok($$SELECT eventlog.create_topic('tap.topic')$$, '42P07', NULL, 'an existing topic is duplicate_table');
+SELECT throws_ok($$SELECT eventlog.create_topic('bad name')$$, '42602', NULL, 'a bad topic name is invalid_name');
+SELECT throws_ok($$SELECT eventlog.produce('tap.topic', 'x'::text, partition => 9)$$, '22023', NULL,
+                 'a partition out of range is invalid_parameter_value');
+SELECT throws_ok($$SELECT * FROM eventlog.fetch('tap.topic', 0, -1)$$, '22023', NULL, 'a negative offset is invalid_parameter_value');
+SELECT throws_ok($$SELECT * FROM eventlog.fetch('tap.topic', 0, 1000)$$, '22023', NULL, 'a future offset is invalid_parameter_value');
+SELECT throws_ok($$SELECT eventlog.produce(NULL, 'x'::text)$$, '22004', NULL, 'a NULL topic is null_value_not_allowed');
+SELECT throws_ok($$SELECT eventlog.produce('tap.topic', repeat('x', 2000000)::text)$$, '54000', NULL,
+                 'an oversize record is program_limit_exceeded');
+SELECT throws_ok($$SELECT eventlog.produce('tap.topic', 'x'::text, headers => '[1]')$$, '22023', NULL,
+                 'headers that are not an object are invalid_parameter_value');
+SELECT throws_ok($$SELECT eventlog.commit('tap.group', 'tap.topic', 0, 0)$$, '42704', NULL,
+                 'an unknown group is undefined_object');
 
 SELECT * FROM finish();
 ROLLBACK;
