@@ -10,7 +10,9 @@ OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 DATA         = sql/eventlog--0.1.0.sql $(wildcard sql/eventlog--*--*.sql)
 PGFILEDESC   = "eventlog - Kafka's event log inside PostgreSQL"
 
-PG_CPPFLAGS  = -I$(srcdir)/src
+PG_CPPFLAGS  = -I$(srcdir)/src -I$(shell $(PG_CONFIG) --includedir)
+# Mirrors pull topics from other servers through libpq.
+SHLIB_LINK   = -lpq
 PG_CFLAGS    = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 
 # pg_regress inputs live in sql/ (PostgreSQL 15 has no --expecteddir), named

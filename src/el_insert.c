@@ -19,6 +19,7 @@
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "eventlog.h"
 
@@ -279,6 +280,20 @@ el_lock_meta(Relation rel)
 
 	buffer = ReadBuffer(rel, EL_META_BLOCK);
 	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+	if (PageIsNew(BufferGetPage(buffer)))
+	{
+		/*
+		 * The file was extended but the metapage never reached the WAL
+		 * before a crash: the relation is still empty.  Format it now.
+		 */
+		ElWal		wal;
+		Page		page;
+
+		el_wal_start(&wal, rel);
+		page = el_wal_register(&wal, buffer, true);
+		el_init_meta_page(page, -1, 0);
+		el_wal_finish(&wal);
+	}
 	el_check_meta(rel, BufferGetPage(buffer));
 	return buffer;
 }
@@ -448,4 +463,106 @@ el_append(Relation rel, int32 partition, ElNewRecord *recs, int nrecs,
 	UnlockReleaseBuffer(tailbuf);
 	UnlockReleaseBuffer(metabuf);
 	el_wakeup_note_append(RelationGetRelid(rel));
+}
+
+/* ---- Rewinding an aborted tail ---- */
+
+/*
+ * Cuts the log back to to_offset when every record from there on belongs to
+ * an aborted transaction: those records can never be read, and a mirror
+ * must be able to append the source's records at the very same offsets after
+ * its own transaction failed halfway.  Pages past the cut are taken over by
+ * later appends.  Refuses if any record from to_offset on committed or may
+ * still commit.
+ */
+void
+el_rewind_aborted_tail(Relation rel, int64 to_offset)
+{
+	Buffer		metabuf = el_lock_meta(rel);
+	ElMetaPage	meta = ElPageGetMeta(BufferGetPage(metabuf));
+	ElMetaInfo	info;
+	BlockNumber blk;
+	BlockNumber cut = InvalidBlockNumber;
+	int			cut_index = 0;
+	ElPageView *view = palloc(sizeof(ElPageView));
+
+	if (meta->last_block < EL_FIRST_DATA_BLOCK)
+	{
+		UnlockReleaseBuffer(metabuf);
+		return;
+	}
+	info.last_block = meta->last_block;
+	blk = el_seek_block(rel, &info, to_offset);
+
+	/* Everything from to_offset on must be aborted (the tail lock is ours). */
+	for (; blk != InvalidBlockNumber && blk <= meta->last_block; blk++)
+	{
+		int			i;
+
+		if (!el_view_load(rel, blk, NULL, view, NULL))
+			continue;
+		for (i = 0; i < view->nrecords; i++)
+		{
+			if (view->first_offset + i < to_offset)
+				continue;
+			if (cut == InvalidBlockNumber)
+			{
+				cut = blk;
+				cut_index = i;
+			}
+			if (view->verdict[i] != EL_INVISIBLE)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("cannot rewind relation \"%s\" to offset " INT64_FORMAT,
+								RelationGetRelationName(rel), to_offset),
+						 errdetail("Offset " INT64_FORMAT " holds a record that committed or may still commit.",
+								   view->first_offset + i)));
+		}
+	}
+
+	if (cut != InvalidBlockNumber)
+	{
+		Buffer		buffer = ReadBuffer(rel, cut);
+		ElWal		wal;
+		Page		page;
+		Page		metapage;
+		ElPageOpaque opaque;
+		PageHeader	hdr;
+
+		/* Positions first (a share lock): with the tail lock, the page holds still. */
+		el_view_load(rel, cut, SnapshotAny, view, NULL);
+		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+		el_wal_start(&wal, rel);
+		metapage = el_wal_register(&wal, metabuf, false);
+		page = el_wal_register(&wal, buffer, false);
+		opaque = ElPageGetOpaque(page);
+		hdr = (PageHeader) page;
+
+		if (cut_index == 0 || view->runpos[cut_index] != view->runpos[cut_index - 1])
+		{
+			/* the cut falls on a run boundary: drop the run header too */
+			hdr->pd_lower = view->runpos[cut_index];
+		}
+		else
+		{
+			int			first = cut_index;
+			ElRunHeader *run = (ElRunHeader *) (page + view->runpos[cut_index]);
+
+			while (first > 0 && view->runpos[first - 1] == view->runpos[cut_index])
+				first--;
+			run->nrecords = cut_index - first;
+			hdr->pd_lower = view->recpos[cut_index];
+		}
+		opaque->nrecords = cut_index;
+		opaque->flags &= ~(EL_PAGE_SEALED | EL_PAGE_FROZEN);
+		ElPageGetMeta(metapage)->last_block = cut;
+		if (ElPageGetMeta(metapage)->settled_block > cut)
+			ElPageGetMeta(metapage)->settled_block = cut;
+		if (ElPageGetMeta(metapage)->frozen_block > cut)
+			ElPageGetMeta(metapage)->frozen_block = cut;
+		el_wal_finish(&wal);
+		UnlockReleaseBuffer(buffer);
+	}
+	pfree(view);
+	UnlockReleaseBuffer(metabuf);
 }

@@ -97,6 +97,12 @@ el_read_meta(Relation rel, ElMetaInfo *info)
 	buffer = ReadBuffer(rel, EL_META_BLOCK);
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(buffer);
+	if (PageIsNew(page))
+	{
+		/* extended but never written before a crash: still empty */
+		UnlockReleaseBuffer(buffer);
+		return;
+	}
 	el_check_meta(rel, page);
 	meta = ElPageGetMeta(page);
 	info->exists = true;

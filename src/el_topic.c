@@ -52,7 +52,6 @@ typedef struct ElTopicEntry
 } ElTopicEntry;
 
 static HTAB *el_topic_cache = NULL;
-static Oid	el_topic_nsp = InvalidOid;
 
 /* ---- Names ---- */
 
@@ -106,12 +105,11 @@ el_leaf_relname(const char *relname, int32 partition, char *leafname)
 	snprintf(leafname, NAMEDATALEN, "%s$%d", relname, partition);
 }
 
+/* Schema of topic relations (looked up each time: the extension may be recreated). */
 static Oid
 el_topic_namespace(void)
 {
-	if (!OidIsValid(el_topic_nsp))
-		el_topic_nsp = get_namespace_oid(EL_TOPIC_SCHEMA, false);
-	return el_topic_nsp;
+	return get_namespace_oid(EL_TOPIC_SCHEMA, false);
 }
 
 /* ---- Catalog access ---- */

@@ -402,6 +402,9 @@ eventlog_worker_main(Datum arg)
 		{
 			pgstat_report_activity(STATE_RUNNING, "notifying");
 			(void) el_notify_pass();
+			pgstat_report_activity(STATE_RUNNING, "mirroring");
+			if (el_mirror_pass())
+				SetLatch(MyLatch);	/* more may be waiting: come back at once */
 			if (TimestampDifferenceExceeds(last_expiry, now, 1000))
 			{
 				pgstat_report_activity(STATE_RUNNING, "expiring silent group members");

@@ -132,6 +132,7 @@ extern void el_append(Relation rel, int32 partition, ElNewRecord *recs, int nrec
 					  CommandId cid, ItemPointer tids);
 extern void el_prepare_record(Relation rel, ElNewRecord *rec);
 extern void el_create_meta(Relation rel, int32 partition, int64 base_offset);
+extern void el_rewind_aborted_tail(Relation rel, int64 to_offset);
 extern Size el_record_payload_size(ElNewRecord *rec);
 
 /* ---- Reading in offset order (el_reader.c) ---- */
@@ -193,6 +194,7 @@ extern void ElWorkerInit(void);
 extern bool el_worker_available(void);
 extern void el_worker_wake(void);
 extern bool el_notify_pass(void);
+extern bool el_mirror_pass(void);
 
 /* ---- Vacuum (el_vacuum.c) ---- */
 

@@ -362,7 +362,8 @@ SELECT profile_id, plan, monthly_fee, topic_partition, topic_offset
 \echo
 \echo '== 16. Administration =='
 \echo 'Topics, partitions, groups and captures. alter_topic() records a retention by time and size'
-\echo '(as kafka-configs --alter does); nothing enforces it yet: records stay until the topic is dropped.'
+\echo '(as kafka-configs --alter does). Nothing enforces it yet: records stay until the topic is'
+\echo 'truncated or dropped.'
 SELECT eventlog.alter_topic('profile-changes', retention => '30 days', retention_bytes => NULL);
 SELECT * FROM eventlog.topics ORDER BY topic;
 SELECT * FROM eventlog.partitions ORDER BY topic, partition;
