@@ -27,7 +27,6 @@
 #include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
-#include "utils/snapmgr.h"
 
 #include "eventlog.h"
 
@@ -45,17 +44,25 @@ typedef struct ElNotifyEntry
 
 static HTAB *el_notify_topics = NULL;
 
-/* Last stable offset of a partition, reading on from the one known. */
+/*
+ * Last stable offset of a partition now, reading on from the one known, and
+ * whether committed records became readable since (*readable).  Read without
+ * a snapshot, after the commit counters: a commit counted is also seen.
+ */
 static int64
-el_partition_lso(Relation rel, int64 from)
+el_partition_lso(Relation rel, int64 from, bool *readable)
 {
 	ElReader   *reader;
 	ElRecord	rec;
 	int64		lso;
 
-	reader = el_reader_begin(rel, GetActiveSnapshot(), Max(from, 0));
+	*readable = false;
+	reader = el_reader_begin(rel, NULL, Max(from, 0));
 	while (el_reader_next(reader, &rec))
+	{
+		*readable = true;
 		CHECK_FOR_INTERRUPTS();
+	}
 	lso = reader->position;
 	if (!reader->blocked)
 		lso = Max(lso, reader->meta.next_offset);
@@ -73,9 +80,13 @@ el_channel(const char *topic, char *channel)
 		strlcpy(channel, "eventlog", NAMEDATALEN);
 }
 
-/* Checks one topic; returns true if it sent a notification. */
+/*
+ * Checks one topic; returns true if it sent a notification.  With recheck,
+ * looks even if no commit was counted: COMMIT PREPARED counts nothing, and
+ * an abort can make records behind it readable.
+ */
 static bool
-el_notify_topic(ElNotifyEntry *entry, ElTopic *topic)
+el_notify_topic(ElNotifyEntry *entry, ElTopic *topic, bool recheck)
 {
 	Oid		   *leaves = palloc(sizeof(Oid) * topic->npartitions);
 	uint64		stamp;
@@ -88,7 +99,7 @@ el_notify_topic(ElNotifyEntry *entry, ElTopic *topic)
 	for (p = 0; p < topic->npartitions; p++)
 		leaves[p] = el_topic_leaf(topic, p);
 	stamp = el_wakeup_stamp(leaves, topic->npartitions);
-	if (!first && stamp == entry->stamp)
+	if (!first && !recheck && stamp == entry->stamp)
 		return false;
 
 	if (first)
@@ -119,12 +130,15 @@ el_notify_topic(ElNotifyEntry *entry, ElTopic *topic)
 	{
 		Relation	rel = try_relation_open(leaves[p], AccessShareLock);
 		int64		lso;
+		bool		readable;
 
 		if (rel == NULL)
 			continue;
-		lso = el_partition_lso(rel, entry->lso[p]);
+		lso = el_partition_lso(rel, entry->lso[p], &readable);
 		relation_close(rel, AccessShareLock);
-		if (lso > entry->lso[p])
+
+		/* Announced when committed records became readable, not for aborts. */
+		if (lso > entry->lso[p] && readable)
 		{
 			appendStringInfo(&payload, "%s\"%d\": " INT64_FORMAT, changed ? ", " : "", p, lso);
 			changed++;
@@ -147,9 +161,10 @@ el_notify_topic(ElNotifyEntry *entry, ElTopic *topic)
 /*
  * One pass over the database's topics, in the worker's transaction (the
  * notifications go out when it commits).  Returns true if any was sent.
+ * recheck: look at every topic, not only those with counted commits.
  */
 bool
-el_notify_pass(void)
+el_notify_pass(bool recheck)
 {
 	HASH_SEQ_STATUS status;
 	ElNotifyEntry *entry;
@@ -197,7 +212,7 @@ el_notify_pass(void)
 			entry->stamp = 0;
 		}
 		entry->seen = true;
-		if (el_notify_topic(entry, &topic))
+		if (el_notify_topic(entry, &topic, recheck))
 			notified = true;
 	}
 	SPI_finish();

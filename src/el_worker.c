@@ -213,6 +213,61 @@ eventlog_worker_request(PG_FUNCTION_ARGS)
 
 /* ---- Launcher ---- */
 
+/* The launcher's handles of the workers it started, by database. */
+static BackgroundWorkerHandle *el_handles[EL_MAX_DATABASES];
+static Oid	el_handle_dbs[EL_MAX_DATABASES];
+
+static void
+el_remember_handle(Oid dboid, BackgroundWorkerHandle *handle)
+{
+	int			i;
+	int			free_slot = -1;
+
+	for (i = 0; i < EL_MAX_DATABASES; i++)
+	{
+		if (el_handle_dbs[i] == dboid)
+		{
+			el_handles[i] = handle;
+			return;
+		}
+		if (free_slot < 0 && !OidIsValid(el_handle_dbs[i]))
+			free_slot = i;
+	}
+	if (free_slot >= 0)
+	{
+		el_handle_dbs[free_slot] = dboid;
+		el_handles[free_slot] = handle;
+	}
+}
+
+/*
+ * A worker the launcher started that is gone without saying its database
+ * has no eventlog (it failed to start, or was terminated): start another.
+ */
+static void
+el_check_handles(void)
+{
+	int			i;
+
+	for (i = 0; i < EL_MAX_DATABASES; i++)
+	{
+		pid_t		pid;
+		ElDbEntry  *entry;
+
+		if (!OidIsValid(el_handle_dbs[i]) || el_handles[i] == NULL)
+			continue;
+		if (GetBackgroundWorkerPid(el_handles[i], &pid) != BGWH_STOPPED)
+			continue;
+		SpinLockAcquire(&el_workers->mutex);
+		entry = el_db_entry(el_handle_dbs[i], false);
+		if (entry && entry->state == EL_DB_RUNNING)
+			entry->state = EL_DB_UNKNOWN;
+		SpinLockRelease(&el_workers->mutex);
+		pfree(el_handles[i]);
+		el_handles[i] = NULL;
+	}
+}
+
 static void
 el_start_worker(Oid dboid)
 {
@@ -222,7 +277,8 @@ el_start_worker(Oid dboid)
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 5;
+	/* The launcher restarts it, unless its database is gone. */
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "eventlog");
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "eventlog_worker_main");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "eventlog worker for database %u", dboid);
@@ -237,6 +293,7 @@ el_start_worker(Oid dboid)
 				 errhint("Raise max_worker_processes.")));
 		return;
 	}
+	el_remember_handle(dboid, handle);
 	SpinLockAcquire(&el_workers->mutex);
 	el_db_entry(dboid, true)->state = EL_DB_RUNNING;
 	SpinLockRelease(&el_workers->mutex);
@@ -283,9 +340,9 @@ eventlog_launcher_main(Datum arg)
 
 	SpinLockAcquire(&el_workers->mutex);
 	el_workers->launcher_latch = MyLatch;
-	/* After a restart, find out again which databases have eventlog. */
+	/* After a restart, workers still running keep their databases. */
 	for (int i = 0; i < el_workers->ndbs; i++)
-		if (el_workers->dbs[i].state == EL_DB_RUNNING)
+		if (el_workers->dbs[i].state == EL_DB_RUNNING && el_workers->dbs[i].pid == 0)
 			el_workers->dbs[i].state = EL_DB_UNKNOWN;
 	SpinLockRelease(&el_workers->mutex);
 
@@ -301,6 +358,7 @@ eventlog_launcher_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
+		el_check_handles();
 		dbs = el_list_databases();
 		foreach(lc, dbs)
 		{
@@ -325,10 +383,12 @@ eventlog_launcher_main(Datum arg)
 
 /* ---- Database worker ---- */
 
+/* On exit: forget this worker, and let the launcher decide on a new one. */
 static void
 el_worker_detach(int code, Datum arg)
 {
 	ElDbEntry  *entry;
+	Latch	   *launcher = NULL;
 
 	SpinLockAcquire(&el_workers->mutex);
 	entry = el_db_entry(MyDatabaseId, false);
@@ -336,8 +396,13 @@ el_worker_detach(int code, Datum arg)
 	{
 		entry->latch = NULL;
 		entry->pid = 0;
+		if (entry->state == EL_DB_RUNNING)
+			entry->state = EL_DB_UNKNOWN;	/* ended, not for lack of eventlog */
+		launcher = el_workers->launcher_latch;
 	}
 	SpinLockRelease(&el_workers->mutex);
+	if (launcher)
+		SetLatch(launcher);
 }
 
 /* True if eventlog is installed in this database (and not being dropped). */
@@ -353,6 +418,7 @@ eventlog_worker_main(Datum arg)
 {
 	Oid			dboid = DatumGetObjectId(arg);
 	TimestampTz last_expiry = 0;
+	TimestampTz last_recheck = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -400,8 +466,12 @@ eventlog_worker_main(Datum arg)
 		present = el_extension_present();
 		if (present)
 		{
+			bool		recheck = TimestampDifferenceExceeds(last_recheck, now, 1000);
+
 			pgstat_report_activity(STATE_RUNNING, "notifying");
-			(void) el_notify_pass();
+			(void) el_notify_pass(recheck);
+			if (recheck)
+				last_recheck = now;
 			pgstat_report_activity(STATE_RUNNING, "mirroring");
 			if (el_mirror_pass())
 				SetLatch(MyLatch);	/* more may be waiting: come back at once */
