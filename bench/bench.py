@@ -42,7 +42,8 @@ if SMOKE:
     N_TX = 4000            # records of the one-transaction workload
     N_TX_1K = 1000         # the same with 1 KB values
     CHUNK = 1000           # records per produce_batch call / per PgQ batch
-    N_READ = 8000          # records read back
+    N_READ = 20000         # records read back
+    READ_CALL, READ_BIG = 100, 1000   # records per read call (per PgQ tick); the larger batch
     SEEK_BIG, SEEK_SMALL = 50000, 1000
     PGBENCH_T = 1          # seconds per pgbench measurement
     BATCHES = [1, 100]
@@ -56,6 +57,7 @@ else:
     N_TX_1K = 250000       # 1 KB values: a quarter of the records (time budget)
     CHUNK = 10000
     N_READ = 1000000
+    READ_CALL, READ_BIG = 1000, 10000
     SEEK_BIG, SEEK_SMALL = 10000000, 10000
     PGBENCH_T = 5
     BATCHES = [1, 10, 100, 1000]
@@ -374,7 +376,7 @@ def w_clients():
 
 # ---------------------------------------------------------------- 4. reading 1M records
 
-def read_client(kind, idx, nclients, arg, barrier, out):
+def read_client(kind, idx, nclients, arg, batch, barrier, out):
     conn = connect()
     cur = conn.cursor()
     cnt = hsum = lsum = calls = 0
@@ -385,7 +387,7 @@ def read_client(kind, idx, nclients, arg, barrier, out):
             pos = 0
             while True:
                 cur.execute("SELECT count(*), max(\"offset\"), coalesce(sum(hashtext(key)), 0),"
-                            " coalesce(sum(length(value)), 0) FROM eventlog.fetch('r', %s, %s, 1000)", (p, pos))
+                            " coalesce(sum(length(value)), 0) FROM eventlog.fetch('r', %s, %s, %s)", (p, pos, batch))
                 n, mx, h, l = cur.fetchone()
                 calls += 1
                 if n == 0:
@@ -398,7 +400,7 @@ def read_client(kind, idx, nclients, arg, barrier, out):
         grp, member = arg, "m%d" % idx
         while True:
             cur.execute("SELECT count(*), coalesce(sum(hashtext(key)), 0), coalesce(sum(length(value)), 0)"
-                        " FROM eventlog.consume(%s, 'r', 1000, member => %s, commit => true)", (grp, member))
+                        " FROM eventlog.consume(%s, 'r', %s, member => %s, commit => true)", (grp, batch, member))
             n, h, l = cur.fetchone()
             calls += 1
             if n == 0:
@@ -417,7 +419,7 @@ def read_client(kind, idx, nclients, arg, barrier, out):
         while True:
             cur.execute("SELECT count(*), max(id), coalesce(sum(hashtext(key)), 0), coalesce(sum(length(value)), 0)"
                         " FROM (SELECT id, key, value FROM bench.rh WHERE id > %s AND id <= %s"
-                        " ORDER BY id LIMIT 1000) s", (pos, hi))
+                        " ORDER BY id LIMIT %s) s", (pos, hi, batch))
             n, mx, h, l = cur.fetchone()
             calls += 1
             if n == 0:
@@ -427,10 +429,14 @@ def read_client(kind, idx, nclients, arg, barrier, out):
             lsum += l
             pos = mx
     elif kind == "pgq":
+        # the queue is ticked every READ_CALL events; larger batches span several ticks
         consumer = arg
         conn.autocommit = False
         while True:
-            cur.execute("SELECT pgq.next_batch('rq', %s)", (consumer,))
+            if batch == READ_CALL:
+                cur.execute("SELECT pgq.next_batch('rq', %s)", (consumer,))
+            else:
+                cur.execute("SELECT batch_id FROM pgq.next_batch_custom('rq', %s, NULL, %s, NULL)", (consumer, batch))
             b = cur.fetchone()[0]
             if b is None:
                 conn.commit()
@@ -451,17 +457,26 @@ def read_client(kind, idx, nclients, arg, barrier, out):
     out.put((t0, t1, cnt, hsum, lsum, calls))
 
 
-def run_readers(kind, nclients, arg=None):
+def run_readers(kind, nclients, arg, batch):
     barrier = mp.Barrier(nclients)
     out = mp.Queue()
-    procs = [mp.Process(target=read_client, args=(kind, i, nclients, arg, barrier, out)) for i in range(nclients)]
+    procs = [mp.Process(target=read_client, args=(kind, i, nclients, arg, batch, barrier, out))
+             for i in range(nclients)]
     for p in procs:
         p.start()
     res = [out.get() for _ in procs]
     for p in procs:
         p.join()
     secs = max(r[1] for r in res) - min(r[0] for r in res)
-    return secs, tuple(sum(r[i] for r in res) for i in (2, 3, 4))
+    return secs, tuple(sum(r[i] for r in res) for i in (2, 3, 4)), sum(r[5] for r in res)
+
+
+READ_CASES = [  # (series, kind, clients, records per call, label)
+    ("fetch1", "fetch", 1, "small", "eventlog fetch"), ("fetch8", "fetch", 8, "small", "eventlog fetch"),
+    ("consume1", "consume", 1, "small", "eventlog consume"), ("consume8", "consume", 8, "small", "eventlog consume"),
+    ("consume1_big", "consume", 1, "big", "eventlog consume"), ("consume8_big", "consume", 8, "big", "eventlog consume"),
+    ("keyset1", "keyset", 1, "small", "heap_pk keyset"), ("keyset8", "keyset", 8, "small", "heap_pk keyset"),
+    ("pgq1", "pgq", 1, "small", "PgQ batches"), ("pgq1_big", "pgq", 1, "big", "PgQ batches")]
 
 
 def w_read():
@@ -482,9 +497,10 @@ def w_read():
       % (val_sql("k", 110), key_sql(0, "i"), N_READ))
     reset_system("pgq", "rq")
     for rep in range(REPS):
-        q("SELECT pgq.register_consumer('rq', %s)", ("c%d" % rep,))
-    for lo in range(1, N_READ + 1, CHUNK):
-        hi = min(lo + CHUNK - 1, N_READ)
+        for size in ("small", "big"):
+            q("SELECT pgq.register_consumer('rq', %s)", ("%s%d" % (size, rep),))
+    for lo in range(1, N_READ + 1, READ_CALL):
+        hi = min(lo + READ_CALL - 1, N_READ)
         cur.execute("SELECT count(pgq.insert_event('rq', 'e', %s, k, NULL, NULL, NULL)) FROM"
                     " (SELECT %s AS k FROM generate_series(%d, %d) i) s" % (val_sql("k", 110), key_sql(0, "i"), lo, hi))
         conn.commit()
@@ -501,17 +517,15 @@ def w_read():
         "SELECT count(*), sum(hashtext(k)), sum(length(%s)) FROM (SELECT %s AS k FROM generate_series(1, %d) i) s"
         % (val_sql("k", 110), key_sql(0, "i"), N_READ)))
 
-    cases = [("read_fetch1", "fetch", 1, "eventlog fetch"), ("read_fetch8", "fetch", 8, "eventlog fetch"),
-             ("read_consume1", "consume", 1, "eventlog consume"), ("read_consume8", "consume", 8, "eventlog consume"),
-             ("read_keyset1", "keyset", 1, "heap_pk keyset"), ("read_keyset8", "keyset", 8, "heap_pk keyset"),
-             ("read_pgq1", "pgq", 1, "PgQ batches")]
     for rep in range(REPS):
-        for wid, kind, nclients, label in cases:
-            arg = {"consume": "g%d_%d" % (rep, nclients), "pgq": "c%d" % rep}.get(kind)
+        for wid, kind, nclients, size, label in READ_CASES:
+            batch = READ_CALL if size == "small" else READ_BIG
+            arg = {"consume": "g%d_%d_%s" % (rep, nclients, size), "pgq": "%s%d" % (size, rep)}.get(kind)
             checkpoint()
-            secs, got = run_readers(kind, nclients, arg)
+            secs, got, calls = run_readers(kind, nclients, arg, batch)
             record("read", wid, N_READ / secs)
-            log("  rep %d %-17s %d client(s) %9.0f rec/s" % (rep + 1, label, nclients, N_READ / secs))
+            log("  rep %d %-17s %d client(s), %5d per call: %9.0f rec/s (%d calls)"
+                % (rep + 1, label, nclients, batch, N_READ / secs, calls))
             check(got == expected, "read %s, %d clients: got (count, key hash, value bytes) %s, expected %s"
                   % (label, nclients, got, expected))
     drop_system("eventlog", "r")
@@ -640,6 +654,10 @@ def first_after(events, last):
 def latency_run(system, rate, rep):
     recs = rate // LAT_TX_RATE
     out = mp.Queue()
+    q("ALTER SYSTEM SET eventlog.notify_interval = %s", ("0" if system == "eventlog_ni0" else "10ms",))
+    q("SELECT pg_reload_conf()")
+    if system == "eventlog_ni0":
+        system = "eventlog"
     if system == "eventlog":
         reset_system("eventlog", "lat", LAT_PRODUCERS)
         # the worker learns a new topic at its first pass: let it see this one
@@ -725,7 +743,7 @@ def w_latency():
         % (LAT_PRODUCERS, LAT_TX_RATE, LAT_SECONDS))
     for rep in range(REPS):
         for rate in LAT_RATES:
-            for system in ("eventlog", "heap_notify"):
+            for system in ("eventlog", "eventlog_ni0", "heap_notify"):
                 st = latency_run(system, rate, rep)
                 for kind in ("listen", "consume"):
                     if st.get(kind):
@@ -736,6 +754,8 @@ def w_latency():
                     rep + 1, rate, system, st["achieved"], "  ".join(
                         "%s p50 %.2f p99 %.2f max %.2f ms" % (k, st[k]["p50"], st[k]["p99"], st[k]["max"])
                         for k in ("listen", "consume") if st.get(k))))
+    q("ALTER SYSTEM RESET eventlog.notify_interval")
+    q("SELECT pg_reload_conf()")
     drop_system("eventlog", "lat")
     q("DROP TABLE IF EXISTS bench.lat")
 
@@ -744,16 +764,20 @@ def w_latency():
 
 def restart(preload):
     global MAIN
-    if MAIN is not None:
-        MAIN.close()
-        MAIN = None
-    conf = os.path.join(PGDATA, "postgresql.auto.conf")
-    with open(conf, "w") as f:
+    # ALTER SYSTEM cannot write an empty list: the file is written here (it
+    # holds nothing else at this point of the run)
+    MAIN.close()
+    MAIN = None
+    with open(os.path.join(PGDATA, "postgresql.auto.conf"), "w") as f:
         f.write("shared_preload_libraries = '%s'\n" % ("eventlog" if preload else ""))
-    subprocess.run([os.path.join(BIN, "pg_ctl"), "-D", PGDATA, "-m", "fast", "-w", "restart",
-                    "-l", os.path.join(WORK, "server.log")], check=True, capture_output=True)
+    p = subprocess.run([os.path.join(BIN, "pg_ctl"), "-D", PGDATA, "-m", "fast", "-w", "restart",
+                        "-l", os.path.join(WORK, "server.log")], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError("pg_ctl restart failed: " + p.stdout + p.stderr)
     got = q1("SHOW shared_preload_libraries")[0]
     check(got == ("eventlog" if preload else ""), "restart: shared_preload_libraries is %r" % got)
+    if preload:
+        time.sleep(1)       # let the launcher start the database's worker
 
 
 def drain_listener(channel, stop_file, out):
@@ -793,13 +817,22 @@ def w_notify():
                      " SELECT pg_notify('bench_tp', id::text) FROM ins;\n"
                      % (val_sql("k", 110), key_sql(":client_id", ":n")))
     for rep in range(REPS):
-        reset_system("eventlog")
-        checkpoint()
-        n, tps, notes = throughput_with_listener("eventlog", "eventlog.t", batch_script("eventlog", 1), "notify_on")
-        record("notify", "eventlog_on", tps)
-        log("  rep %d eventlog, notification on:  %7.0f tx/s, %d coalesced notifications" % (rep + 1, tps, notes))
-        check(notes > 0, "notification on: the listener got no notification")
-        verify_written("eventlog", n, 110, "notification on")
+        # on and off alternate, so that noise on the machine hits both alike
+        for preload in ((True, False) if rep % 2 == 0 else (False, True)):
+            if rep > 0 or not preload:
+                restart(preload)
+            reset_system("eventlog")
+            checkpoint()
+            tag = "eventlog_on" if preload else "eventlog_off"
+            n, tps, notes = throughput_with_listener("eventlog", "eventlog.t", batch_script("eventlog", 1), tag)
+            record("notify", tag, tps)
+            log("  rep %d eventlog, notification %-25s %7.0f tx/s, %d coalesced notifications"
+                % (rep + 1, "on:" if preload else "off (no preload):", tps, notes))
+            if preload:
+                check(notes > 0, "notification on: the listener got no notification")
+            else:
+                check(notes == 0, "notification off: the listener got %d notifications" % notes)
+            verify_written("eventlog", n, 110, "notification " + ("on" if preload else "off"))
         for system, script, tag in (("heap_pk", batch_script("heap_pk", 1), "heap_pk"),
                                     ("heap_pk", notify_script, "heap_pk_notify")):
             reset_system(system)
@@ -811,16 +844,8 @@ def w_notify():
             if tag.endswith("notify"):
                 check(notes == n, "NOTIFY baseline: %d notifications for %d transactions" % (notes, n))
             verify_written(system, n, 110, "notification baseline")
-    restart(False)
-    for rep in range(REPS):
-        reset_system("eventlog")
-        checkpoint()
-        n, tps, notes = throughput_with_listener("eventlog", "eventlog.t", batch_script("eventlog", 1), "notify_off")
-        record("notify", "eventlog_off", tps)
-        log("  rep %d eventlog, notification off (no preload): %7.0f tx/s" % (rep + 1, tps))
-        check(notes == 0, "notification off: the listener got %d notifications" % notes)
-        verify_written("eventlog", n, 110, "notification off")
-    restart(True)
+    if q1("SHOW shared_preload_libraries")[0] != "eventlog":
+        restart(True)
     drop_system("eventlog")
     drop_system("heap_pk")
 
@@ -968,14 +993,16 @@ def report(settings, machine):
     if "read" in RESULTS:
         add("### Reading %d records in order: records/s" % N_READ)
         add("")
-        add("| reader | 1 client | 8 clients |")
-        add("|---|---|---|")
-        for label, a, b in (("eventlog `fetch`", "read_fetch1", "read_fetch8"),
-                            ("eventlog `consume(commit => true)`", "read_consume1", "read_consume8"),
-                            ("heap + PK, keyset pagination", "read_keyset1", "read_keyset8"),
-                            ("PgQ batches (`next_batch`/`get_batch_events`)", "read_pgq1", None)):
-            add("| %s | %s | %s |" % (label, cell(series("read", a), "rec/s"),
-                                      cell(series("read", b), "rec/s") if b else "– (one consumer per batch stream)"))
+        add("| reader | records per call | 1 client | 8 clients |")
+        add("|---|---|---|---|")
+        for label, n, a, b in (("eventlog `fetch`", READ_CALL, "fetch1", "fetch8"),
+                               ("eventlog `consume(commit => true)`", READ_CALL, "consume1", "consume8"),
+                               ("eventlog `consume(commit => true)`", READ_BIG, "consume1_big", "consume8_big"),
+                               ("heap + PK, keyset pagination", READ_CALL, "keyset1", "keyset8"),
+                               ("PgQ `next_batch`/`get_batch_events`/`finish_batch`", READ_CALL, "pgq1", None),
+                               ("PgQ `next_batch_custom`/... (batches of several ticks)", READ_BIG, "pgq1_big", None)):
+            add("| %s | %d | %s | %s |" % (label, n, cell(series("read", a), "rec/s"),
+                                           cell(series("read", b), "rec/s") if b else "– (a PgQ consumer reads alone)"))
         add("")
     if "seek" in RESULTS:
         add("### Seek: `fetch(topic, 0, random offset, 1)`, 1 client: ms per call")
@@ -992,6 +1019,8 @@ def report(settings, machine):
         for rate in LAT_RATES:
             for sysname, kind, label in (("eventlog", "listen", "eventlog: LISTEN (worker's NOTIFY)"),
                                          ("eventlog", "consume", "eventlog: `consume(wait => ...)` returns"),
+                                         ("eventlog_ni0", "listen", "eventlog, notify_interval = 0: LISTEN"),
+                                         ("eventlog_ni0", "consume", "eventlog, notify_interval = 0: `consume(wait)`"),
                                          ("heap_notify", "listen", "heap + PK insert with NOTIFY in the transaction")):
                 wid = "lat%d_%s_" % (rate, kind)
                 if wid + "p50" not in RESULTS:
@@ -1033,24 +1062,30 @@ def report(settings, machine):
            ratio(m("batch1", "eventlog"), m("batch1", "heap_pk")), 1.0)
     target("100-record transactions, 8 clients", "≥ 1.0× heap without index (unnest)",
            ratio(m("batch100", "eventlog"), m("batch100", "heap")), 1.0)
-    for kind, label in (("fetch", "fetch"), ("consume", "consume")):
+    for wid, label, pgq in (("fetch%d", "fetch, %d per call" % READ_CALL, "pgq1"),
+                            ("consume%d", "consume, %d per call" % READ_CALL, "pgq1"),
+                            ("consume%d_big", "consume, %d per call" % READ_BIG, "pgq1_big")):
         for c in (1, 8):
-            target("read with %s, %d client%s" % (label, c, "s" if c > 1 else ""), "≥ 2× PgQ batch read (1 consumer)",
-                   ratio(m("read", "read_%s%d" % (kind, c)), m("read", "read_pgq1")), 2.0)
-            target("read with %s, %d client%s" % (label, c, "s" if c > 1 else ""),
-                   "≥ 1.0× keyset over heap + PK, %d client%s" % (c, "s" if c > 1 else ""),
-                   ratio(m("read", "read_%s%d" % (kind, c)), m("read", "read_keyset%d" % c)), 1.0)
+            plural = "s" if c > 1 else ""
+            target("read with %s, %d client%s" % (label, c, plural),
+                   "≥ 2× PgQ batch read (1 consumer, same batch size)",
+                   ratio(m("read", wid % c), m("read", pgq)), 2.0)
+            if not wid.endswith("_big"):
+                target("read with %s, %d client%s" % (label, c, plural),
+                       "≥ 1.0× keyset over heap + PK, %d client%s" % (c, plural),
+                       ratio(m("read", wid % c), m("read", "keyset%d" % c)), 1.0)
     target("WAL bytes per record (1 transaction, 110 B)", "≤ 0.8× heap + PK",
            ratio(m("tx1m_wal", "eventlog"), m("tx1m_wal", "heap_pk")), 0.8, False)
     target("disk bytes per record (1 transaction, 110 B)", "≤ 0.7× heap + PK",
            ratio(m("tx1m_disk", "eventlog"), m("tx1m_disk", "heap_pk")), 0.7, False)
     target("seek in %d vs %d records" % (SEEK_BIG, SEEK_SMALL), "≤ 1.5×",
            ratio(m("seek", "sbig"), m("seek", "ssmall")), 1.5, False)
-    for rate in LAT_RATES:
-        for kind, label in (("listen", "LISTEN"), ("consume", "consume(wait)")):
-            v = m("lat%d_%s_p99" % (rate, kind), "eventlog")
-            TARGET_ROWS.append(("latency p99, %s, %d rec/s" % (label, rate), "≤ 2 ms",
-                                None if v is None else v, None if v is None else v <= 2.0))
+    for sysname, note in (("eventlog", ""), ("eventlog_ni0", ", notify_interval = 0")):
+        for rate in LAT_RATES:
+            for kind, label in (("listen", "LISTEN"), ("consume", "consume(wait)")):
+                v = m("lat%d_%s_p99" % (rate, kind), sysname)
+                TARGET_ROWS.append(("latency p99, %s, %d rec/s%s" % (label, rate, note), "≤ 2 ms",
+                                    None if v is None else v, None if v is None else v <= 2.0))
     target("producer throughput, notification on vs off", "≥ 0.95×",
            ratio(m("notify", "eventlog_on"), m("notify", "eventlog_off")), 0.95)
     if series("held", "eventlog_held"):
