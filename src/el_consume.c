@@ -28,6 +28,8 @@ PG_FUNCTION_INFO_V1(eventlog_alter_group);
 PG_FUNCTION_INFO_V1(eventlog_offset_for_time);
 PG_FUNCTION_INFO_V1(eventlog_session_timeout_in_force);
 
+static bool el_wait_notice_given = false;
+
 /* ---- Arguments ---- */
 
 static char *
@@ -247,6 +249,14 @@ eventlog_consume(PG_FUNCTION_ARGS)
 	}
 	if (commit)
 		PreventCommandIfReadOnly("eventlog.consume(commit => true)");
+	if (deadline > GetCurrentTimestamp() && !el_wakeup_available() && !el_wait_notice_given)
+	{
+		/* Said once per session: waiting works, only less promptly. */
+		ereport(NOTICE,
+				(errmsg("eventlog is not loaded by shared_preload_libraries: waiting consumers look every 100 ms"),
+				 errhint("Add eventlog to shared_preload_libraries to wake them when records are committed.")));
+		el_wait_notice_given = true;
+	}
 
 	InitMaterializedSRF(fcinfo, 0);
 	topic_text = cstring_to_text(topic.name);
