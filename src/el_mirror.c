@@ -53,6 +53,7 @@ typedef struct ElMirrorConn
 {
 	char		name[NAMEDATALEN * 2];
 	PGconn	   *conn;
+	char	   *conninfo;		/* what conn was made with (TopMemoryContext) */
 } ElMirrorConn;
 
 static HTAB *el_mirror_conns = NULL;
@@ -103,6 +104,31 @@ eventlog_create_mirror(PG_FUNCTION_ARGS)
 				 errmsg("invalid connection string for mirror \"%s\"", name),
 				 errdetail("%s", err ? err : "out of memory")));
 	PQconninfoFree(opts);
+	{
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(2);
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+		int			i;
+
+		if (ARR_NDIM(arr) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("topics must be a one-dimensional array")));
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		if (n == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a mirror needs at least one topic")));
+		for (i = 0; i < n; i++)
+		{
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("topics must not contain NULL")));
+			el_check_topic_name(TextDatumGetCString(elems[i]));
+		}
+	}
 	if (!el_worker_available())
 		ereport(WARNING,
 				(errmsg("eventlog is not loaded by shared_preload_libraries: the mirror will not run"),
@@ -187,7 +213,8 @@ eventlog_mirror_source(PG_FUNCTION_ARGS)
 			continue;
 		if (buf.len > 0)
 			appendStringInfoChar(&buf, ' ');
-		if (strcmp(o->keyword, "password") == 0)
+		/* libpq marks secret options (password, sslpassword) with "*" */
+		if (o->dispchar && o->dispchar[0] == '*')
 			appendStringInfo(&buf, "%s=********", o->keyword);
 		else
 			appendStringInfo(&buf, "%s=%s", o->keyword, o->val);
@@ -218,8 +245,14 @@ el_mirror_connect(const char *name, const char *conninfo)
 	strlcpy(key, name, sizeof(key));
 	entry = hash_search(el_mirror_conns, key, HASH_ENTER, &found);
 	if (!found)
+	{
 		entry->conn = NULL;
-	if (entry->conn && PQstatus(entry->conn) != CONNECTION_OK)
+		entry->conninfo = NULL;
+	}
+	/* A broken connection, or a mirror made anew with another source. */
+	if (entry->conn &&
+		(PQstatus(entry->conn) != CONNECTION_OK ||
+		 entry->conninfo == NULL || strcmp(entry->conninfo, conninfo) != 0))
 	{
 		PQfinish(entry->conn);
 		entry->conn = NULL;
@@ -241,6 +274,9 @@ el_mirror_connect(const char *name, const char *conninfo)
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("could not connect to the source: %s", msg)));
 		}
+		if (entry->conninfo)
+			pfree(entry->conninfo);
+		entry->conninfo = MemoryContextStrdup(TopMemoryContext, conninfo);
 	}
 	return entry->conn;
 }
@@ -324,6 +360,7 @@ el_mirror_partition(PGconn *conn, const char *mirror, ElTopic *topic, int32 part
 	int			i;
 	ElNewRecord *recs;
 	int64		source_hw = -1;
+	int64		source_lso = -1;
 
 	args[0] = CStringGetTextDatum(mirror);
 	args[1] = CStringGetTextDatum(topic->name);
@@ -371,9 +408,25 @@ el_mirror_partition(PGconn *conn, const char *mirror, ElTopic *topic, int32 part
 	params[0] = topic->name;
 	params[1] = pbuf;
 	params[2] = obuf;
+	/*
+	 * The source's offsets first, then its records in a later statement:
+	 * every record below that last stable offset had committed or aborted
+	 * before the fetch's snapshot, so a short fetch has returned all of the
+	 * committed ones.
+	 */
 	res = el_source_query(conn,
-						  "SELECT \"offset\", key, value, headers::text, ts, "
-						  "(SELECT high_watermark FROM eventlog.partitions p WHERE p.topic = $1 AND p.partition = $2::int) "
+						  "SELECT high_watermark, last_stable_offset FROM eventlog.partitions "
+						  "WHERE topic = $1 AND partition = $2::int",
+						  2, params, 1);
+	if (PQntuples(res) > 0)
+	{
+		source_hw = el_read_int8(PQgetvalue(res, 0, 0));
+		source_lso = el_read_int8(PQgetvalue(res, 0, 1));
+	}
+	PQclear(res);
+
+	res = el_source_query(conn,
+						  "SELECT \"offset\", key, value, headers::text, ts "
 						  "FROM eventlog.fetch($1, $2::int, $3::bigint, " CppAsString2(EL_MIRROR_BATCH) ")",
 						  3, params, 1);
 	n = PQntuples(res);
@@ -392,8 +445,6 @@ el_mirror_partition(PGconn *conn, const char *mirror, ElTopic *topic, int32 part
 																   CStringGetDatum(pnstrdup(PQgetvalue(res, i, 3),
 																							PQgetlength(res, i, 3)))));
 		rec->ts = (TimestampTz) el_read_int8(PQgetvalue(res, i, 4));
-		if (!PQgetisnull(res, i, 5))
-			source_hw = el_read_int8(PQgetvalue(res, i, 5));
 	}
 	PQclear(res);
 
@@ -402,14 +453,19 @@ el_mirror_partition(PGconn *conn, const char *mirror, ElTopic *topic, int32 part
 		el_produce_to_partition(topic, partition, recs, n);
 		next = recs[n - 1].offset + 1;
 	}
-	else
+
+	/*
+	 * A short batch read every committed record below the source's last
+	 * stable offset: the offsets up to it that came with no record were
+	 * aborted there.  Move past them here too, so that this log hands out
+	 * no offset the source used.
+	 */
+	if (n < EL_MIRROR_BATCH && source_lso > next)
 	{
-		/* Nothing new: still learn the source's high watermark for the lag. */
-		res = el_source_query(conn, "SELECT high_watermark FROM eventlog.partitions WHERE topic = $1 AND partition = $2::int",
-							  2, params, 1);
-		if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
-			source_hw = el_read_int8(PQgetvalue(res, 0, 0));
-		PQclear(res);
+		rel = el_topic_open_leaf(topic, partition, RowExclusiveLock);
+		el_set_floor(rel, source_lso);
+		relation_close(rel, RowExclusiveLock);
+		next = source_lso;
 	}
 
 	{
@@ -467,7 +523,15 @@ el_mirror_groups(PGconn *conn, ArrayType *topics)
 		el_group_ensure(grp);
 		if (el_group_live_members(grp) > 0)
 			continue;
-		el_offset_reset(grp, topic.name, p, Min(offset, meta.next_offset));
+		offset = Min(offset, meta.next_offset);
+		{
+			int64		local;
+
+			/* Never back: what a group read here stays read. */
+			if (el_offset_get(grp, topic.name, p, &local) && local >= offset)
+				continue;
+		}
+		el_offset_reset(grp, topic.name, p, offset);
 	}
 	PQclear(res);
 }
@@ -494,14 +558,23 @@ el_mirror_run(const char *name, const char *conninfo, ArrayType *topics, bool gr
 	}
 	PQclear(res);
 
+	/* Groups first: a failure there must not undo records appended. */
+	if (groups)
+		el_mirror_groups(conn, topics);
+
 	deconstruct_array(topics, TEXTOID, -1, false, TYPALIGN_INT, &names, &nulls, &ntopics);
 	for (t = 0; t < ntopics; t++)
 	{
-		char	   *tname = TextDatumGetCString(names[t]);
-		const char *params[1] = {tname};
+		char	   *tname;
+		const char *params[1];
 		ElTopic		topic;
 		int			source_partitions;
 		int32		p;
+
+		if (nulls[t])
+			continue;
+		tname = TextDatumGetCString(names[t]);
+		params[0] = tname;
 
 		res = el_source_query(conn, "SELECT partitions::text FROM eventlog.topic WHERE topic = $1", 1, params, 0);
 		if (PQntuples(res) == 0)
@@ -527,8 +600,6 @@ el_mirror_run(const char *name, const char *conninfo, ArrayType *topics, bool gr
 		for (p = 0; p < source_partitions; p++)
 			copied += el_mirror_partition(conn, name, &topic, p);
 	}
-	if (groups)
-		el_mirror_groups(conn, topics);
 	return copied;
 }
 
@@ -629,11 +700,17 @@ el_mirror_pass(void)
 
 		if (edata)
 		{
+			char	   *text = edata->hint ?
+				psprintf("%s (%s)", edata->message, edata->hint) : pstrdup(edata->message);
+
 			/* A broken connection is made anew at the next try. */
 			if (edata->sqlerrcode == ERRCODE_CONNECTION_FAILURE)
 				el_mirror_disconnect(name);
+
+			ereport(LOG,
+					(errmsg("eventlog mirror \"%s\": %s", name, text)));
 			SPI_connect();
-			el_mirror_state(name, "error", edata->message);
+			el_mirror_state(name, "error", text);
 			SPI_finish();
 			FreeErrorData(edata);
 		}

@@ -216,6 +216,22 @@ eventlog_worker_request(PG_FUNCTION_ARGS)
 /* The launcher's handles of the workers it started, by database. */
 static BackgroundWorkerHandle *el_handles[EL_MAX_DATABASES];
 static Oid	el_handle_dbs[EL_MAX_DATABASES];
+static TimestampTz el_handle_started[EL_MAX_DATABASES];
+
+#define EL_RESTART_DELAY_MS 5000
+
+/* True if a worker for dboid was started less than the restart delay ago. */
+static bool
+el_started_recently(Oid dboid)
+{
+	int			i;
+
+	for (i = 0; i < EL_MAX_DATABASES; i++)
+		if (el_handle_dbs[i] == dboid)
+			return !TimestampDifferenceExceeds(el_handle_started[i], GetCurrentTimestamp(),
+											   EL_RESTART_DELAY_MS);
+	return false;
+}
 
 static void
 el_remember_handle(Oid dboid, BackgroundWorkerHandle *handle)
@@ -228,6 +244,7 @@ el_remember_handle(Oid dboid, BackgroundWorkerHandle *handle)
 		if (el_handle_dbs[i] == dboid)
 		{
 			el_handles[i] = handle;
+			el_handle_started[i] = GetCurrentTimestamp();
 			return;
 		}
 		if (free_slot < 0 && !OidIsValid(el_handle_dbs[i]))
@@ -237,6 +254,7 @@ el_remember_handle(Oid dboid, BackgroundWorkerHandle *handle)
 	{
 		el_handle_dbs[free_slot] = dboid;
 		el_handles[free_slot] = handle;
+		el_handle_started[free_slot] = GetCurrentTimestamp();
 	}
 }
 
@@ -350,6 +368,7 @@ eventlog_launcher_main(Datum arg)
 	{
 		List	   *dbs;
 		ListCell   *lc;
+		long		naptime = eventlog_launcher_naptime;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -370,13 +389,19 @@ eventlog_launcher_main(Datum arg)
 			entry = el_db_entry(dboid, true);
 			start = entry && entry->state == EL_DB_UNKNOWN;
 			SpinLockRelease(&el_workers->mutex);
+			/* A worker that keeps failing is restarted every few seconds, not in a loop. */
+			if (start && el_started_recently(dboid))
+			{
+				naptime = Min(naptime, EL_RESTART_DELAY_MS);
+				start = false;
+			}
 			if (start)
 				el_start_worker(dboid);
 		}
 		list_free(dbs);
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 eventlog_launcher_naptime, PG_WAIT_EXTENSION);
+						 naptime, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }
