@@ -747,6 +747,7 @@ def latency_run(system, rate, rep):
 
 
 def w_latency():
+    wait_for_worker()
     log("latency from commit to notification / consume(wait), %d producers, %d tx/s, %.0f s"
         % (LAT_PRODUCERS, LAT_TX_RATE, LAT_SECONDS))
     for rep in range(REPS):
@@ -770,6 +771,16 @@ def w_latency():
 
 # ---------------------------------------------------------------- 7b. notification on / off
 
+def wait_for_worker():
+    """Waits until this database's eventlog worker runs (it sends the notifications)."""
+    for _ in range(300):
+        if q1("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'eventlog worker'"
+              " AND datname = current_database()")[0]:
+            return
+        time.sleep(0.1)
+    check(False, "the eventlog worker of the database did not start within 30 s")
+
+
 def restart(preload):
     global MAIN
     # ALTER SYSTEM cannot write an empty list: the file is written here (it
@@ -785,7 +796,7 @@ def restart(preload):
     got = q1("SHOW shared_preload_libraries")[0]
     check(got == ("eventlog" if preload else ""), "restart: shared_preload_libraries is %r" % got)
     if preload:
-        time.sleep(1)       # let the launcher start the database's worker
+        wait_for_worker()
 
 
 def drain_listener(channel, stop_file, out):
@@ -819,6 +830,7 @@ def throughput_with_listener(system, channel, script, tag):
 
 
 def w_notify():
+    wait_for_worker()
     log("producer throughput with notification on/off (1-record transactions, %d clients)" % CLIENTS)
     notify_script = ("\\set n :n + 1\n"
                      "WITH ins AS (INSERT INTO bench.t (key, value) SELECT k, %s FROM (SELECT %s AS k) s RETURNING id)"
@@ -827,10 +839,11 @@ def w_notify():
     for rep in range(REPS):
         # on and off alternate, so that noise on the machine hits both alike
         for preload in ((True, False) if rep % 2 == 0 else (False, True)):
-            if rep > 0 or not preload:
+            if (q1("SHOW shared_preload_libraries")[0] == "eventlog") != preload:
                 restart(preload)
             reset_system("eventlog")
             checkpoint()
+            time.sleep(1.5)     # the worker learns a new topic at its next pass (at least once a second)
             tag = "eventlog_on" if preload else "eventlog_off"
             n, tps, notes = throughput_with_listener("eventlog", "eventlog.t", batch_script("eventlog", 1), tag)
             record("notify", tag, tps)

@@ -357,8 +357,9 @@ $source->start;
 my $source_after = records($source, 'orders', 3);
 my $bad = is_prefix($target_during, $source_after);
 is($bad, '', 'while the source was down the target held a prefix of every source partition (no local damage)');
-cmp_ok(scalar(split /\n/, $target_during), '<', scalar(split /\n/, $source_after),
-	'(the source had records the target had not copied yet)');
+# (How far the target had got depends on timing: it may already have caught up.)
+cmp_ok(scalar(split /\n/, $target_during), '<=', scalar(split /\n/, $source_after),
+	'the target held no more records than the source');
 
 # More on the restarted source, then let the mirror retry at once.
 $source->safe_psql('postgres', q{
