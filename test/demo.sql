@@ -398,6 +398,6 @@ END
 $$;
 
 \echo
-\echo 'Done. Planned next: retention enforced by dropping whole segments, mirrors of topics between'
-\echo 'servers, benchmarks. See README.md and doc/eventlog.md.'
+\echo 'Done. Mirrors copy topics from another server (eventlog.create_mirror); retention enforced'
+\echo 'by dropping whole segments is planned next. See README.md and doc/eventlog.md.'
 \echo 'To keep a cluster to play with after the tour: EVENTLOG_KEEP=1 bash test/run demo'
