@@ -1146,9 +1146,11 @@ set logscale x
 set logscale y
 set xlabel 'records per transaction'
 set ylabel 'records per second'
-set key left top
+set key right bottom box opaque
 set grid
 set xrange [0.6:%(xmax)g]
+set yrange [1000:3e6]
+set format x '%%.0s%%c'
 set format y '%%.0s%%c'
 plot '%(d)s' using 1:2 with linespoints lw 2 pt 7 lc rgb '#1b9e77' title 'eventlog, 8 partitions, keyed (produce / produce_batch)', \\
      '%(d)s' using 1:6 with linespoints lw 1 dt 2 pt 6 lc rgb '#1b9e77' title 'eventlog, 1 partition', \\
@@ -1224,4 +1226,10 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--chart":
+        # redraw the chart of a finished run: bench.py --chart bench/results/last-run.json
+        RESULTS.update(json.load(open(sys.argv[2]))["results"])
+        OUT = os.path.dirname(os.path.abspath(sys.argv[2]))
+        chart()
+    else:
+        main()

@@ -444,6 +444,7 @@ eventlog_worker_main(Datum arg)
 	Oid			dboid = DatumGetObjectId(arg);
 	TimestampTz last_expiry = 0;
 	TimestampTz last_recheck = 0;
+	bool		notified = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -462,6 +463,14 @@ eventlog_worker_main(Datum arg)
 	SpinLockRelease(&el_workers->mutex);
 	before_shmem_exit(el_worker_detach, (Datum) 0);
 
+	/*
+	 * Its transactions hold notifications, expiry and mirrored records with
+	 * their progress: not waiting for the WAL flush only makes listeners
+	 * hear sooner; after a crash a mirror copies its last batch again, with
+	 * its progress, exactly once.
+	 */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
 	for (;;)
 	{
 		bool		present;
@@ -469,16 +478,13 @@ eventlog_worker_main(Datum arg)
 
 		/*
 		 * Sleep until a producer's commit sets the latch (or a second
-		 * passes, for expiry), then let commits gather for notify_interval:
-		 * while this worker is not waiting on its latch, producers setting
-		 * it cost them no signal, and one pass announces them all.
+		 * passes, for expiry and rechecks).  While this worker is not
+		 * waiting on its latch, producers setting it cost them no signal.
 		 */
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 1000, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
-		if (eventlog_notify_interval > 0)
-			pg_usleep(eventlog_notify_interval * 1000L);
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
@@ -494,7 +500,7 @@ eventlog_worker_main(Datum arg)
 			bool		recheck = TimestampDifferenceExceeds(last_recheck, now, 1000);
 
 			pgstat_report_activity(STATE_RUNNING, "notifying");
-			(void) el_notify_pass(recheck);
+			notified = el_notify_pass(recheck);
 			if (recheck)
 				last_recheck = now;
 			pgstat_report_activity(STATE_RUNNING, "mirroring");
@@ -512,6 +518,14 @@ eventlog_worker_main(Datum arg)
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		pgstat_report_activity(STATE_IDLE, NULL);
+
+		/*
+		 * Announce at once, but at most once per notify_interval: commits
+		 * arriving meanwhile are gathered into the next pass.
+		 */
+		if (notified && eventlog_notify_interval > 0)
+			pg_usleep(eventlog_notify_interval * 1000L);
+		notified = false;
 
 		if (!present)
 		{
