@@ -249,8 +249,19 @@ el_create_meta(Relation rel, int32 partition, int64 base_offset)
 		Buffer		buffer;
 
 		buffer = ReadBufferExtended(rel, MAIN_FORKNUM, P_NEW, RBM_NORMAL, NULL);
-		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
-		Assert(BufferGetBlockNumber(buffer) == EL_META_BLOCK);
+
+		/*
+		 * Never wait for a buffer while holding the extension lock: an
+		 * appender holds the metapage and then waits for that lock.  A
+		 * block that is not block 0, or that is held, means another backend
+		 * made the metapage; a stray zero block is taken over later.
+		 */
+		if (BufferGetBlockNumber(buffer) != EL_META_BLOCK || !ConditionalLockBuffer(buffer))
+		{
+			ReleaseBuffer(buffer);
+			UnlockRelationForExtension(rel, ExclusiveLock);
+			return;
+		}
 		el_wal_start(&wal, rel);
 		page = el_wal_register(&wal, buffer, true);
 		el_init_meta_page(page, partition, base_offset);
