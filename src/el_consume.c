@@ -33,19 +33,9 @@ static bool el_wait_notice_given = false;
 /* ---- Arguments ---- */
 
 static char *
-el_required_text(FunctionCallInfo fcinfo, int argno, const char *what)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
-}
-
-static char *
 el_group_arg(FunctionCallInfo fcinfo, int argno)
 {
-	char	   *grp = el_required_text(fcinfo, argno, "group");
+	char	   *grp = el_text_arg(fcinfo, argno, "group");
 
 	el_check_group_name(grp);
 	return grp;
@@ -70,7 +60,7 @@ el_member_arg(FunctionCallInfo fcinfo, int argno)
 static void
 el_topic_arg(FunctionCallInfo fcinfo, int argno, ElTopic *topic)
 {
-	char	   *name = el_required_text(fcinfo, argno, "topic");
+	char	   *name = el_text_arg(fcinfo, argno, "topic");
 
 	el_topic_lookup(name, false, topic);
 	el_check_topic_privilege(topic, ACL_SELECT);
@@ -419,7 +409,7 @@ eventlog_reset_offsets(PG_FUNCTION_ARGS)
 	int32		p;
 
 	el_topic_arg(fcinfo, 1, &topic);
-	to = el_required_text(fcinfo, 2, "to");
+	to = el_text_arg(fcinfo, 2, "to");
 	if (pg_strcasecmp(to, "earliest") == 0)
 		kind = TO_EARLIEST;
 	else if (pg_strcasecmp(to, "latest") == 0)

@@ -60,15 +60,6 @@ el_emit_record(ReturnSetInfo *rsinfo, text *topic, int32 partition, ElRecord *re
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
-static void
-el_null_arg(FunctionCallInfo fcinfo, int argno, const char *what)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what)));
-}
-
 Datum
 eventlog_fetch(PG_FUNCTION_ARGS)
 {
@@ -85,10 +76,10 @@ eventlog_fetch(PG_FUNCTION_ARGS)
 	text	   *topic_text;
 	int32		n = 0;
 
-	el_null_arg(fcinfo, 0, "topic");
-	el_null_arg(fcinfo, 1, "partition");
-	el_null_arg(fcinfo, 2, "offset");
-	el_null_arg(fcinfo, 3, "max_records");
+	el_require_arg(fcinfo, 0, "topic");
+	el_require_arg(fcinfo, 1, "partition");
+	el_require_arg(fcinfo, 2, "offset");
+	el_require_arg(fcinfo, 3, "max_records");
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	partition = PG_GETARG_INT32(1);
 	offset = PG_GETARG_INT64(2);

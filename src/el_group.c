@@ -166,20 +166,6 @@ static SPIPlanPtr el_plans[EL_NQUERIES];
 
 /* ---- Running catalog queries ---- */
 
-static Oid
-el_catalog_owner(void)
-{
-	Oid			nsp = get_namespace_oid("eventlog", false);
-	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for namespace %u", nsp);
-	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
 /*
  * Runs one of the queries above as the catalog's owner, with a fresh
  * snapshot (so that in READ COMMITTED a wait for a row lock is followed by

@@ -141,6 +141,21 @@ el_catalog_get(const char *topic, char *relname, int32 *npartitions)
 	return found;
 }
 
+/* Owner of schema eventlog: the extension's owner, who writes its catalog. */
+Oid
+el_catalog_owner(void)
+{
+	Oid			nsp = get_namespace_oid("eventlog", false);
+	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for namespace %u", nsp);
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
 /*
  * Runs a catalog-changing statement as the owner of schema eventlog (the
  * extension's owner): callers may create topics without being able to
@@ -151,15 +166,7 @@ el_catalog_exec(const char *sql, int nargs, Oid *argtypes, Datum *args, const ch
 {
 	Oid			save_userid;
 	int			save_sec_context;
-	Oid			owner;
-	HeapTuple	tup;
-	Oid			nsp = get_namespace_oid("eventlog", false);
-
-	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for namespace %u", nsp);
-	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
-	ReleaseSysCache(tup);
+	Oid			owner = el_catalog_owner();
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
@@ -383,13 +390,21 @@ el_check_topic_privilege(ElTopic *topic, AclMode mode)
 
 /* ---- SQL-callable functions ---- */
 
-static char *
-el_text_arg(FunctionCallInfo fcinfo, int argno, const char *what)
+/* Complains about a NULL argument the function cannot do without. */
+void
+el_require_arg(FunctionCallInfo fcinfo, int argno, const char *what)
 {
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s must not be null", what)));
+}
+
+/* A text argument that must not be NULL, as a C string. */
+char *
+el_text_arg(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	el_require_arg(fcinfo, argno, what);
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 

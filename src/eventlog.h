@@ -223,6 +223,9 @@ extern int32 el_topic_spread(ElTopic *topic);
 extern Relation el_topic_open_leaf(ElTopic *topic, int32 partition, LOCKMODE lockmode);
 extern void el_check_partition(ElTopic *topic, int32 partition);
 extern void el_check_topic_privilege(ElTopic *topic, AclMode mode);
+extern Oid	el_catalog_owner(void);
+extern void el_require_arg(FunctionCallInfo fcinfo, int argno, const char *what);
+extern char *el_text_arg(FunctionCallInfo fcinfo, int argno, const char *what);
 extern void el_catalog_exec(const char *sql, int nargs, Oid *argtypes, Datum *args,
 							const char *nulls);
 
