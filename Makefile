@@ -17,7 +17,7 @@ PG_CFLAGS    = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missin
 
 # pg_regress inputs live in sql/ (PostgreSQL 15 has no --expecteddir), named
 # test_* so that they cannot be mistaken for install scripts.
-REGRESS      = test_topics test_produce test_fetch test_tableam test_groups test_capture test_catalog_tap test_privileges_tap
+REGRESS      = test_topics test_produce test_fetch test_tableam test_retention test_groups test_capture test_catalog_tap test_privileges_tap
 REGRESS_OPTS = --inputdir=. --temp-instance=./tmp_check_regress \
                --temp-config=./test/eventlog.conf --load-extension=plpgsql
 # Perl TAP tests: crash, standby, freezing and concurrency.

@@ -7,7 +7,7 @@ CREATE EXTENSION IF NOT EXISTS eventlog;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 
 BEGIN;
-SELECT plan(55);
+SELECT plan(61);
 
 SELECT has_schema('eventlog');
 SELECT has_schema('eventlog_topics');
@@ -17,9 +17,14 @@ SELECT has_view('eventlog', 'topics', 'view eventlog.topics');
 SELECT has_view('eventlog', 'partitions', 'view eventlog.partitions');
 SELECT columns_are('eventlog', 'partitions',
        ARRAY['topic', 'partition', 'relation', 'earliest_offset', 'high_watermark',
-             'last_stable_offset', 'unstable_records', 'held_by', 'size_bytes']);
+             'last_stable_offset', 'unstable_records', 'held_by', 'size_bytes', 'segments']);
+SELECT columns_are('eventlog', 'segments',
+       ARRAY['topic', 'partition', 'segment', 'base_offset', 'end_offset', 'earliest_offset',
+             'next_offset', 'max_ts', 'size_bytes']);
 
-SELECT has_function('eventlog', 'create_topic', ARRAY['text', 'integer', 'interval', 'bigint']);
+SELECT has_function('eventlog', 'create_topic', ARRAY['text', 'integer', 'interval', 'bigint', 'bigint']);
+SELECT has_function('eventlog', 'alter_topic', ARRAY['text', 'interval', 'bigint', 'bigint']);
+SELECT has_function('eventlog', 'enforce_retention', ARRAY['text']);
 SELECT has_function('eventlog', 'drop_topic', ARRAY['text']);
 SELECT has_function('eventlog', 'add_partitions', ARRAY['text', 'integer']);
 SELECT has_function('eventlog', 'produce', ARRAY['text', 'bytea', 'text', 'jsonb', 'integer']);
@@ -47,9 +52,17 @@ SELECT is((SELECT amtype::text FROM pg_am WHERE amname = 'eventlog'), 't', 'even
 SELECT lives_ok($$SELECT eventlog.create_topic('tap.topic', 3)$$, 'create a topic');
 SELECT is((SELECT relkind::text FROM pg_class WHERE oid = 'eventlog_topics."tap.topic"'::regclass), 'p',
           'a topic is a partitioned relation');
-SELECT is((SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_am a ON a.oid = c.relam
-            WHERE i.inhparent = 'eventlog_topics."tap.topic"'::regclass AND a.amname = 'eventlog'), 3::bigint,
-          'each partition is a leaf stored by the eventlog access method');
+SELECT is((SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+            WHERE i.inhparent = 'eventlog_topics."tap.topic"'::regclass AND c.relkind = 'p'), 3::bigint,
+          'each partition is a partitioned relation');
+SELECT is((SELECT pg_get_partkeydef('eventlog_topics."tap.topic$1"'::regclass)), 'RANGE ("offset")',
+          'partitions are partitioned by range of offset');
+SELECT is((SELECT count(*) FROM pg_partition_tree('eventlog_topics."tap.topic"') t JOIN pg_class c ON c.oid = t.relid
+             JOIN pg_am a ON a.oid = c.relam
+            WHERE t.isleaf AND a.amname = 'eventlog' AND t.level = 2), 3::bigint,
+          'each partition starts with one segment stored by the eventlog access method');
+SELECT is((SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE oid = 'eventlog_topics."tap.topic$2$0"'::regclass),
+          'FOR VALUES FROM (''0'') TO (''1000000'')', 'the first segment holds offsets 0 to eventlog.segment_records');
 SELECT is((SELECT pg_get_partkeydef('eventlog_topics."tap.topic"'::regclass)), 'LIST (partition)',
           'topics are partitioned by list of partition');
 SELECT columns_are('eventlog_topics', 'tap.topic', ARRAY['partition', 'offset', 'key', 'value', 'headers', 'ts']);
@@ -57,8 +70,8 @@ SELECT col_type_is('eventlog_topics', 'tap.topic', 'offset', 'bigint', 'offset i
 SELECT col_type_is('eventlog_topics', 'tap.topic', 'value', 'bytea', 'value is bytea');
 SELECT col_type_is('eventlog_topics', 'tap.topic', 'headers', 'jsonb', 'headers is jsonb');
 SELECT col_type_is('eventlog_topics', 'tap.topic', 'ts', 'timestamp with time zone', 'ts is timestamp with time zone');
-SELECT isnt((SELECT reltoastrelid FROM pg_class WHERE oid = 'eventlog_topics."tap.topic$0"'::regclass), 0::oid,
-            'partitions have a TOAST relation for large records');
+SELECT isnt((SELECT reltoastrelid FROM pg_class WHERE oid = 'eventlog_topics."tap.topic$0$0"'::regclass), 0::oid,
+            'segments have a TOAST relation for large records');
 SELECT results_eq($$SELECT topic, partitions FROM eventlog.topic WHERE topic = 'tap.topic'$$,
                   $$VALUES ('tap.topic'::text, 3)$$, 'the catalog records the topic');
 SELECT ok((SELECT 'eventlog.topic'::regclass = ANY (extconfig) FROM pg_extension WHERE extname = 'eventlog'),
@@ -81,10 +94,10 @@ SELECT throws_ok($$DELETE FROM eventlog_topics."tap.topic"$$, '0A000', NULL, 'DE
 SELECT throws_ok($$SELECT * FROM eventlog_topics."tap.topic" FOR UPDATE$$, '0A000', NULL, 'FOR UPDATE is feature_not_supported');
 SELECT throws_ok($$UPDATE eventlog_topics."tap.topic" SET partition = 2 WHERE partition = 0$$, '0A000', NULL,
                  'row movement is feature_not_supported');
-SELECT lives_ok($$CREATE UNIQUE INDEX tap_key ON eventlog_topics."tap.topic$0" (key)$$, 'a unique index for ON CONFLICT');
-SELECT throws_ok($$INSERT INTO eventlog_topics."tap.topic$0" (partition, key) VALUES (0, 'new') ON CONFLICT (key) DO NOTHING$$,
+SELECT lives_ok($$CREATE UNIQUE INDEX tap_key ON eventlog_topics."tap.topic$0$0" (key)$$, 'a unique index for ON CONFLICT');
+SELECT throws_ok($$INSERT INTO eventlog_topics."tap.topic$0$0" (partition, "offset", key) VALUES (0, 7, 'new') ON CONFLICT (key) DO NOTHING$$,
                  '0A000', NULL, 'INSERT ... ON CONFLICT is feature_not_supported');
-SELECT throws_ok($$CLUSTER eventlog_topics."tap.topic$0" USING tap_key$$, '0A000', NULL, 'CLUSTER is feature_not_supported');
+SELECT throws_ok($$CLUSTER eventlog_topics."tap.topic$0$0" USING tap_key$$, '0A000', NULL, 'CLUSTER is feature_not_supported');
 SELECT throws_ok($$SELECT eventlog.produce('no.such.topic', 'x'::text)$$, '42P01', NULL, 'unknown topic is undefined_table');
 SELECT throws_ok($$SELECT eventlog.create_topic('tap.topic')$$, '42P07', NULL, 'an existing topic is duplicate_table');
 SELECT throws_ok($$SELECT eventlog.create_topic('bad name')$$, '42602', NULL, 'a bad topic name is invalid_name');

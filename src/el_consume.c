@@ -74,23 +74,23 @@ el_topic_arg(FunctionCallInfo fcinfo, int argno, ElTopic *topic)
  * the last one returned.
  */
 static int
-el_read_partition(ReturnSetInfo *rsinfo, text *topic_text, Relation rel, int32 partition,
+el_read_partition(ReturnSetInfo *rsinfo, text *topic_text, ElLog *log, int32 partition,
 				  int64 offset, int max, int64 *next)
 {
 	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-	ElReader   *reader = el_reader_begin(rel, snapshot, offset);
+	ElLogReader *reader = el_log_reader_begin(log, snapshot, offset);
 	ElRecord	rec;
 	int			n = 0;
 
 	*next = offset;
-	while (n < max && el_reader_next(reader, &rec))
+	while (n < max && el_log_reader_next(reader, &rec))
 	{
 		el_emit_record(rsinfo, topic_text, partition, &rec);
 		n++;
 	}
 	/* Past the records returned and any aborted ones skipped after them. */
 	*next = Max(offset, reader->position);
-	el_reader_end(reader);
+	el_log_reader_end(reader);
 	UnregisterSnapshot(snapshot);
 	return n;
 }
@@ -114,6 +114,7 @@ el_consume_partitions(ReturnSetInfo *rsinfo, text *topic_text, const char *grp,
 	int		   *count = palloc0(sizeof(int) * Max(nparts, 1));
 	bool	   *taken = palloc0(sizeof(bool) * Max(nparts, 1));
 	bool	   *open = palloc0(sizeof(bool) * Max(nparts, 1));
+	ElLog	   *logs = palloc0(sizeof(ElLog) * Max(nparts, 1));
 	int			share = Max(1, max_records / Max(nparts, 1));
 	int			got = 0;
 	int			pass;
@@ -122,12 +123,11 @@ el_consume_partitions(ReturnSetInfo *rsinfo, text *topic_text, const char *grp,
 	for (i = 0; i < nparts; i++)
 	{
 		int32		p = parts[i];
-		Relation	rel = el_topic_open_leaf(topic, p, AccessShareLock);
 		ElMetaInfo	meta;
 		int64		committed;
 
-		el_read_meta(rel, &meta);
-		relation_close(rel, AccessShareLock);
+		el_log_open(&logs[i], topic, p);
+		el_log_meta(&logs[i], &meta);
 		if (commit)
 		{
 			/* Lock first, then check ownership, then read: the fence. */
@@ -168,15 +168,12 @@ el_consume_partitions(ReturnSetInfo *rsinfo, text *topic_text, const char *grp,
 		for (i = 0; i < nparts && got < max_records; i++)
 		{
 			int			want = pass == 0 ? share : max_records - got;
-			Relation	rel;
 			int			n;
 
 			if (!open[i])
 				continue;
 			want = Min(want, max_records - got);
-			rel = el_topic_open_leaf(topic, parts[i], AccessShareLock);
-			n = el_read_partition(rsinfo, topic_text, rel, parts[i], next[i], want, &next[i]);
-			relation_close(rel, AccessShareLock);
+			n = el_read_partition(rsinfo, topic_text, &logs[i], parts[i], next[i], want, &next[i]);
 			if (n < want)
 				open[i] = false;	/* nothing more there now */
 			count[i] += n;
@@ -192,6 +189,8 @@ el_consume_partitions(ReturnSetInfo *rsinfo, text *topic_text, const char *grp,
 		for (i = 0; i < nparts; i++)
 			if (taken[i] && next[i] > start[i])
 				el_offset_set(grp, topic->name, parts[i], next[i], seq[i]);
+	for (i = 0; i < nparts; i++)
+		el_log_close(&logs[i]);
 	return got;
 }
 
@@ -305,7 +304,7 @@ eventlog_commit(PG_FUNCTION_ARGS)
 	int32		partition;
 	int64		offset;
 	char	   *member = el_member_arg(fcinfo, 4);
-	Relation	rel;
+	ElLog		log;
 	ElMetaInfo	meta;
 	int64		current;
 	int64		seq;
@@ -329,9 +328,9 @@ eventlog_commit(PG_FUNCTION_ARGS)
 				 errhint("Commit the offset of the next record to read: the last processed offset plus one.")));
 	PreventCommandIfReadOnly("eventlog.commit()");
 
-	rel = el_topic_open_leaf(&topic, partition, AccessShareLock);
-	el_read_meta(rel, &meta);
-	relation_close(rel, AccessShareLock);
+	el_log_open(&log, &topic, partition);
+	el_log_meta(&log, &meta);
+	el_log_close(&log);
 	if (offset > meta.next_offset)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -447,13 +446,14 @@ eventlog_reset_offsets(PG_FUNCTION_ARGS)
 
 	for (p = 0; p < topic.npartitions; p++)
 	{
-		Relation	rel = el_topic_open_leaf(&topic, p, AccessShareLock);
+		ElLog		log;
 		ElMetaInfo	meta;
 		int64		target = 0;
 		Datum		values[2];
 		bool		nulls[2] = {false, false};
 
-		el_read_meta(rel, &meta);
+		el_log_open(&log, &topic, p);
+		el_log_meta(&log, &meta);
 		switch (kind)
 		{
 			case TO_EARLIEST:
@@ -466,10 +466,10 @@ eventlog_reset_offsets(PG_FUNCTION_ARGS)
 				target = Min(Max(to_offset, meta.earliest_offset), meta.next_offset);
 				break;
 			case TO_TIME:
-				target = Max(el_offset_for_time(rel, to_ts), meta.earliest_offset);
+				target = Max(el_log_offset_for_time(&log, to_ts), meta.earliest_offset);
 				break;
 		}
-		relation_close(rel, AccessShareLock);
+		el_log_close(&log);
 		el_offset_reset(grp, topic.name, p, target);
 
 		values[0] = Int32GetDatum(p);
@@ -529,7 +529,7 @@ eventlog_offset_for_time(PG_FUNCTION_ARGS)
 {
 	ElTopic		topic;
 	int32		partition;
-	Relation	rel;
+	ElLog		log;
 	int64		offset;
 
 	el_topic_arg(fcinfo, 0, &topic);
@@ -539,9 +539,9 @@ eventlog_offset_for_time(PG_FUNCTION_ARGS)
 				 errmsg("partition and ts must not be null")));
 	partition = PG_GETARG_INT32(1);
 	el_check_partition(&topic, partition);
-	rel = el_topic_open_leaf(&topic, partition, AccessShareLock);
-	offset = el_offset_for_time(rel, PG_GETARG_TIMESTAMPTZ(2));
-	relation_close(rel, AccessShareLock);
+	el_log_open(&log, &topic, partition);
+	offset = el_log_offset_for_time(&log, PG_GETARG_TIMESTAMPTZ(2));
+	el_log_close(&log);
 	PG_RETURN_INT64(offset);
 }
 

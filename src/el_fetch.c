@@ -69,9 +69,9 @@ eventlog_fetch(PG_FUNCTION_ARGS)
 	int32		partition;
 	int64		offset;
 	int32		max_records;
-	Relation	rel;
+	ElLog		log;
 	ElMetaInfo	meta;
-	ElReader   *reader;
+	ElLogReader *reader;
 	ElRecord	rec;
 	text	   *topic_text;
 	int32		n = 0;
@@ -98,8 +98,8 @@ eventlog_fetch(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_records must be positive")));
 
-	rel = el_topic_open_leaf(&topic, partition, AccessShareLock);
-	el_read_meta(rel, &meta);
+	el_log_open(&log, &topic, partition);
+	el_log_meta(&log, &meta);
 	if (offset > meta.next_offset)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -110,15 +110,15 @@ eventlog_fetch(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	topic_text = cstring_to_text(name);
 
-	reader = el_reader_begin(rel, GetActiveSnapshot(), offset);
-	while (n < max_records && el_reader_next(reader, &rec))
+	reader = el_log_reader_begin(&log, GetActiveSnapshot(), offset);
+	while (n < max_records && el_log_reader_next(reader, &rec))
 	{
 		el_emit_record(rsinfo, topic_text, partition, &rec);
 		n++;
 		CHECK_FOR_INTERRUPTS();
 	}
-	el_reader_end(reader);
-	relation_close(rel, AccessShareLock);
+	el_log_reader_end(reader);
+	el_log_close(&log);
 	return (Datum) 0;
 }
 
@@ -167,7 +167,8 @@ el_last_stable_offset(Relation rel, ElMetaInfo *meta, TransactionId *held_by)
 
 /*
  * partition_state(relation): earliest offset, high watermark, last stable
- * offset and the transaction holding readers back.
+ * offset and the transaction holding readers back, of a topic partition's
+ * relation (over its segments) or of one eventlog relation.
  */
 Datum
 eventlog_partition_state(PG_FUNCTION_ARGS)
@@ -182,20 +183,33 @@ eventlog_partition_state(PG_FUNCTION_ARGS)
 	int64		lso;
 
 	rel = relation_open(relid, AccessShareLock);
-	if (rel->rd_rel->relkind != RELKIND_RELATION || !el_is_eventlog_relation(rel))
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+	{
+		ElLog		log;
+
+		relation_close(rel, AccessShareLock);
+		el_log_open_relation(&log, relid);
+		lso = el_log_last_stable_offset(&log, &meta, &held_by);
+		el_log_close(&log);
+		rel = NULL;
+	}
+	else if (rel->rd_rel->relkind != RELKIND_RELATION || !el_is_eventlog_relation(rel))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("relation \"%s\" is not stored by the eventlog access method",
 						RelationGetRelationName(rel))));
-
-	el_read_meta(rel, &meta);
-	lso = el_last_stable_offset(rel, &meta, &held_by);
+	else
+	{
+		el_read_meta(rel, &meta);
+		lso = el_last_stable_offset(rel, &meta, &held_by);
+	}
 	if (TransactionIdIsValid(held_by))
 	{
 		values[3] = TransactionIdGetDatum(held_by);
 		nulls[3] = false;
 	}
-	relation_close(rel, AccessShareLock);
+	if (rel)
+		relation_close(rel, AccessShareLock);
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "partition_state must return a composite type");

@@ -15,6 +15,9 @@ int			eventlog_max_record_bytes = 1024 * 1024;
 /* Whether the planner may use offset range scans (el_offsetscan.c). */
 bool		eventlog_enable_offsetscan = true;
 
+/* Offsets per segment of new topics. */
+int			eventlog_segment_records = 1000000;
+
 void
 ElGucInit(void)
 {
@@ -60,6 +63,21 @@ ElGucInit(void)
 							gettext_noop("Time between the launcher's looks for databases to serve."),
 							NULL,
 							&eventlog_launcher_naptime,
+							10000, 100, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("eventlog.segment_records",
+							gettext_noop("Offsets per segment of new topics, unless create_topic() is given a size."),
+							gettext_noop("Retention drops whole segments, as Kafka's segment.bytes sets its unit of deletion."),
+							&eventlog_segment_records,
+							1000000, 1, INT_MAX,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("eventlog.retention_check_interval",
+							gettext_noop("Time between the worker's passes enforcing retention and creating segments ahead."),
+							NULL,
+							&eventlog_retention_check_interval,
 							10000, 100, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);

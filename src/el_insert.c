@@ -278,14 +278,14 @@ el_create_meta(Relation rel, int32 partition, int64 base_offset)
  * append.
  */
 static Buffer
-el_lock_meta(Relation rel)
+el_lock_meta(Relation rel, int64 base_offset)
 {
 	Buffer		buffer;
 
 	if (rel->rd_amcache == NULL)
 	{
 		if (RelationGetNumberOfBlocks(rel) == 0)
-			el_create_meta(rel, -1, 0);
+			el_create_meta(rel, -1, base_offset);
 		rel->rd_amcache = MemoryContextAllocZero(CacheMemoryContext, sizeof(bool));
 	}
 
@@ -302,7 +302,7 @@ el_lock_meta(Relation rel)
 
 		el_wal_start(&wal, rel);
 		page = el_wal_register(&wal, buffer, true);
-		el_init_meta_page(page, -1, 0);
+		el_init_meta_page(page, -1, base_offset);
 		el_wal_finish(&wal);
 	}
 	el_check_meta(rel, BufferGetPage(buffer));
@@ -338,15 +338,17 @@ el_new_page(Relation rel, BlockNumber blkno)
 /* ---- Appending ---- */
 
 /*
- * Appends nrecs prepared records to rel in one run per page, under the tail
- * lock.  Records with offset -1 get the next offsets; a record may ask for a
- * specific offset at or above the next one (a log copied from elsewhere has
- * gaps where the source had aborted records).  Assigned offsets are written
- * back into recs, TIDs into tids (may be NULL).
+ * Appends prepared records to rel in one run per page, under the tail lock,
+ * as far as offsets below hi go; returns how many it appended (the first
+ * ones).  Records with offset -1 get the next offsets, at least lo (the
+ * first offset of a segment); a record may ask for a specific offset at or
+ * above the next one (a log copied from elsewhere has gaps where the source
+ * had aborted records).  Assigned offsets are written back into recs, TIDs
+ * into tids (may be NULL).  A standalone relation passes 0 and PG_INT64_MAX.
  */
-void
+int
 el_append(Relation rel, int32 partition, ElNewRecord *recs, int nrecs,
-		  CommandId cid, ItemPointer tids)
+		  CommandId cid, ItemPointer tids, int64 lo, int64 hi)
 {
 	TransactionId xid;
 	Buffer		metabuf;
@@ -358,10 +360,10 @@ el_append(Relation rel, int32 partition, ElNewRecord *recs, int nrecs,
 	int			i;
 
 	if (nrecs <= 0)
-		return;
+		return 0;
 	xid = GetCurrentTransactionId();
 
-	metabuf = el_lock_meta(rel);
+	metabuf = el_lock_meta(rel, lo);
 	meta = ElPageGetMeta(BufferGetPage(metabuf));
 
 	if (meta->partition == -1)
@@ -383,33 +385,40 @@ el_append(Relation rel, int32 partition, ElNewRecord *recs, int nrecs,
 	}
 
 	/*
-	 * Below the floor set after a restore, the next records skip ahead to it
-	 * (as if given explicit offsets): those offsets were handed out before.
+	 * Below the floor set after a restore the next records skip ahead to it:
+	 * those offsets were handed out before.  Every record gets its offset
+	 * here; requested ones may skip ahead, never go back.
 	 */
-	if (meta->floor_offset > next)
-	{
-		int64		o = meta->floor_offset;
-
-		for (i = 0; i < nrecs && recs[i].offset < 0; i++)
-			recs[i].offset = o++;
-		next = meta->floor_offset;
-	}
-
-	/* Requested offsets may skip ahead, never go back. */
+	next = Max(next, Max(lo, meta->floor_offset));
 	for (i = 0; i < nrecs; i++)
 	{
-		if (recs[i].offset >= 0)
+		bool		assigned = recs[i].offset < 0;
+
+		if (assigned)
+			recs[i].offset = next;
+		else if (recs[i].offset < next)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("offset " INT64_FORMAT " is below the next offset " INT64_FORMAT " of relation \"%s\"",
+							recs[i].offset, next, RelationGetRelationName(rel)),
+					 errdetail("Offsets of a partition only increase."),
+					 errhint("Leave \"offset\" NULL to have the next offset assigned.")));
+		if (recs[i].offset >= hi)
 		{
-			if (recs[i].offset < next)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("offset " INT64_FORMAT " is below the next offset " INT64_FORMAT " of relation \"%s\"",
-								recs[i].offset, next, RelationGetRelationName(rel)),
-						 errdetail("Offsets of a partition only increase."),
-						 errhint("Leave \"offset\" NULL to have the next offset assigned.")));
-			next = recs[i].offset;
+			/* the rest belongs to the next segment, which assigns its own */
+			if (assigned)
+				recs[i].offset = -1;
+			break;
 		}
-		next++;
+		next = recs[i].offset + 1;
+	}
+	nrecs = i;
+	if (nrecs == 0)
+	{
+		if (BufferIsValid(tailbuf))
+			UnlockReleaseBuffer(tailbuf);
+		UnlockReleaseBuffer(metabuf);
+		return 0;
 	}
 
 	while (done < nrecs)
@@ -473,7 +482,7 @@ el_append(Relation rel, int32 partition, ElNewRecord *recs, int nrecs,
 
 	UnlockReleaseBuffer(tailbuf);
 	UnlockReleaseBuffer(metabuf);
-	el_wakeup_note_append(RelationGetRelid(rel));
+	return nrecs;
 }
 
 /* ---- Rewinding an aborted tail ---- */
@@ -489,7 +498,7 @@ el_append(Relation rel, int32 partition, ElNewRecord *recs, int nrecs,
 void
 el_rewind_aborted_tail(Relation rel, int64 to_offset)
 {
-	Buffer		metabuf = el_lock_meta(rel);
+	Buffer		metabuf = el_lock_meta(rel, 0);
 	ElMetaPage	meta = ElPageGetMeta(BufferGetPage(metabuf));
 	ElMetaInfo	info;
 	BlockNumber blk;

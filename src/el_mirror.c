@@ -350,7 +350,7 @@ el_mirror_partition(PGconn *conn, const char *mirror, ElTopic *topic, int32 part
 	Oid			types[3] = {TEXTOID, TEXTOID, INT4OID};
 	Datum		args[3];
 	int64		next = -1;
-	Relation	rel;
+	ElLog		log;
 	ElMetaInfo	meta;
 	char		pbuf[16];
 	char		obuf[32];
@@ -374,8 +374,8 @@ el_mirror_partition(PGconn *conn, const char *mirror, ElTopic *topic, int32 part
 		next = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
 
-	rel = el_topic_open_leaf(topic, partition, RowExclusiveLock);
-	el_read_meta(rel, &meta);
+	el_log_open(&log, topic, partition);
+	el_log_meta(&log, &meta);
 	if (meta.next_offset > Max(next, 0))
 	{
 		/*
@@ -384,11 +384,11 @@ el_mirror_partition(PGconn *conn, const char *mirror, ElTopic *topic, int32 part
 		 * them off so that the source's records land at their own offsets;
 		 * anything else came from elsewhere and stops the mirror.
 		 */
-		ElReader   *reader = el_reader_begin(rel, NULL, Max(next, 0));
+		ElLogReader *reader = el_log_reader_begin(&log, NULL, Max(next, 0));
 		ElRecord	rec;
-		bool		foreign = el_reader_next(reader, &rec) || reader->blocked;
+		bool		foreign = el_log_reader_next(reader, &rec) || reader->blocked;
 
-		el_reader_end(reader);
+		el_log_reader_end(reader);
 		if (foreign)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -397,9 +397,8 @@ el_mirror_partition(PGconn *conn, const char *mirror, ElTopic *topic, int32 part
 					 errmsg("local partition %d of topic \"%s\" got records that did not come from the mirror",
 							partition, topic->name),
 					 errhint("A mirror copies into a topic nothing else writes to.")));
-		el_rewind_aborted_tail(rel, Max(next, 0));
+		el_log_rewind_aborted_tail(&log, Max(next, 0));
 	}
-	relation_close(rel, RowExclusiveLock);
 	if (next < 0)
 		next = 0;
 
@@ -462,9 +461,8 @@ el_mirror_partition(PGconn *conn, const char *mirror, ElTopic *topic, int32 part
 	 */
 	if (n < EL_MIRROR_BATCH && source_lso > next)
 	{
-		rel = el_topic_open_leaf(topic, partition, RowExclusiveLock);
-		el_set_floor(rel, source_lso);
-		relation_close(rel, RowExclusiveLock);
+		el_log_refresh(&log);
+		el_log_set_floor(&log, source_lso);
 		next = source_lso;
 	}
 
@@ -486,6 +484,7 @@ el_mirror_partition(PGconn *conn, const char *mirror, ElTopic *topic, int32 part
 								  5, utypes, uargs, unulls, false, 0) < 0)
 			elog(ERROR, "could not record the mirror's progress");
 	}
+	el_log_close(&log);
 	return n;
 }
 
@@ -512,14 +511,14 @@ el_mirror_groups(PGconn *conn, ArrayType *topics)
 		ElTopic		topic;
 		int32		p = atoi(PQgetvalue(res, i, 2));
 		int64		offset = strtoll(PQgetvalue(res, i, 3), NULL, 10);
-		Relation	rel;
+		ElLog		log;
 		ElMetaInfo	meta;
 
 		if (!el_topic_lookup(PQgetvalue(res, i, 1), true, &topic) || p >= topic.npartitions)
 			continue;
-		rel = el_topic_open_leaf(&topic, p, AccessShareLock);
-		el_read_meta(rel, &meta);
-		relation_close(rel, AccessShareLock);
+		el_log_open(&log, &topic, p);
+		el_log_meta(&log, &meta);
+		el_log_close(&log);
 		el_group_ensure(grp);
 		if (el_group_live_members(grp) > 0)
 			continue;

@@ -27,6 +27,7 @@
 #include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 
 #include "eventlog.h"
 
@@ -50,23 +51,28 @@ static HTAB *el_notify_topics = NULL;
  * a snapshot, after the commit counters: a commit counted is also seen.
  */
 static int64
-el_partition_lso(Relation rel, int64 from, bool *readable)
+el_partition_lso(ElLog *log, int64 from, bool *readable)
 {
-	ElReader   *reader;
+	ElLogReader *reader;
 	ElRecord	rec;
 	int64		lso;
 
 	*readable = false;
-	reader = el_reader_begin(rel, NULL, Max(from, 0));
-	while (el_reader_next(reader, &rec))
+	reader = el_log_reader_begin(log, NULL, Max(from, 0));
+	while (el_log_reader_next(reader, &rec))
 	{
 		*readable = true;
 		CHECK_FOR_INTERRUPTS();
 	}
 	lso = reader->position;
 	if (!reader->blocked)
-		lso = Max(lso, reader->meta.next_offset);
-	el_reader_end(reader);
+	{
+		ElMetaInfo	meta;
+
+		(void) el_log_tail(log, &meta);
+		lso = Max(lso, meta.next_offset);
+	}
+	el_log_reader_end(reader);
 	return lso;
 }
 
@@ -128,14 +134,15 @@ el_notify_topic(ElNotifyEntry *entry, ElTopic *topic, bool recheck)
 	appendStringInfoString(&payload, ", \"partitions\": {");
 	for (p = 0; p < topic->npartitions; p++)
 	{
-		Relation	rel = try_relation_open(leaves[p], AccessShareLock);
+		ElLog		log;
 		int64		lso;
 		bool		readable;
 
-		if (rel == NULL)
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(leaves[p])))
 			continue;
-		lso = el_partition_lso(rel, entry->lso[p], &readable);
-		relation_close(rel, AccessShareLock);
+		el_log_open(&log, topic, p);
+		lso = el_partition_lso(&log, entry->lso[p], &readable);
+		el_log_close(&log);
 
 		/* Announced when committed records became readable, not for aborts. */
 		if (lso > entry->lso[p] && readable)

@@ -135,16 +135,11 @@ el_insert_index_entries(Relation rel, int32 partition, ElNewRecord *recs, ItemPo
 void
 el_produce_to_partition(ElTopic *topic, int32 partition, ElNewRecord *recs, int n)
 {
-	Relation	rel = el_topic_open_leaf(topic, partition, RowExclusiveLock);
-	ItemPointerData *tids = palloc(sizeof(ItemPointerData) * n);
-	int			i;
+	ElLog		log;
 
-	for (i = 0; i < n; i++)
-		el_prepare_record(rel, &recs[i]);
-	el_append(rel, partition, recs, n, GetCurrentCommandId(true), tids);
-	el_insert_index_entries(rel, partition, recs, tids, n);
-	pfree(tids);
-	relation_close(rel, NoLock);
+	el_log_open(&log, topic, partition);
+	el_log_append(&log, recs, n, GetCurrentCommandId(true), el_insert_index_entries);
+	el_log_close(&log);
 }
 
 static char *

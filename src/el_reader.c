@@ -159,6 +159,15 @@ el_block_max_ts(Relation rel, BlockNumber blkno)
 	return ts;
 }
 
+/* Largest timestamp of a relation's records (DT_NOBEGIN if it has none). */
+TimestampTz
+el_max_ts(Relation rel, ElMetaInfo *meta)
+{
+	if (!meta->exists || meta->last_block < EL_FIRST_DATA_BLOCK)
+		return DT_NOBEGIN;
+	return el_block_max_ts(rel, meta->last_block);
+}
+
 /*
  * First offset whose record has a timestamp at or after ts, by Kafka's rule:
  * the first record at which the running maximum timestamp reaches ts.  A

@@ -62,13 +62,14 @@ eventlog_save_offsets(PG_FUNCTION_ARGS)
 			continue;
 		for (p = 0; p < topic.npartitions; p++)
 		{
-			Relation	rel = el_topic_open_leaf(&topic, p, AccessShareLock);
+			ElLog		log;
 			ElMetaInfo	meta;
 			Oid			types[4] = {TEXTOID, INT4OID, INT8OID, INT8OID};
 			Datum		args[4];
 
-			el_read_meta(rel, &meta);
-			relation_close(rel, AccessShareLock);
+			el_log_open(&log, &topic, p);
+			el_log_meta(&log, &meta);
+			el_log_close(&log);
 			args[0] = CStringGetTextDatum(topic.name);
 			args[1] = Int32GetDatum(p);
 			args[2] = Int64GetDatum(meta.earliest_offset);
@@ -118,7 +119,7 @@ eventlog_restore_offsets(PG_FUNCTION_ARGS)
 			bool		isnull;
 			Datum		floor_datum;
 			int64		floor = -1;
-			Relation	rel;
+			ElLog		log;
 			ElMetaInfo	meta;
 
 			args[0] = CStringGetTextDatum(topic.name);
@@ -133,21 +134,21 @@ eventlog_restore_offsets(PG_FUNCTION_ARGS)
 			if (!isnull)
 				floor = DatumGetInt64(floor_datum);
 
-			rel = el_topic_open_leaf(&topic, p, RowExclusiveLock);
-			el_read_meta(rel, &meta);
+			el_log_open(&log, &topic, p);
+			el_log_meta(&log, &meta);
 			if (floor > meta.next_offset)
 			{
 				Datum		values[4];
 				bool		nulls[4] = {false, false, false, false};
 
-				el_set_floor(rel, floor);
+				el_log_set_floor(&log, floor);
 				values[0] = CStringGetTextDatum(topic.name);
 				values[1] = Int32GetDatum(p);
 				values[2] = Int64GetDatum(meta.next_offset);
 				values[3] = Int64GetDatum(floor);
 				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 			}
-			relation_close(rel, RowExclusiveLock);
+			el_log_close(&log);
 		}
 	}
 	SPI_finish();

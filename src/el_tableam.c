@@ -10,6 +10,7 @@
 #include "access/multixact.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/partition.h"
 #include "catalog/pg_am_d.h"
 #include "catalog/storage.h"
 #include "catalog/storage_xlog.h"
@@ -80,6 +81,24 @@ el_slot_set_assigned(TupleTableSlot *slot, Relation rel, ElNewRecord *rec)
 	}
 }
 
+/*
+ * Appends rows inserted through SQL.  Into a segment, the executor has
+ * checked that their offsets lie within its bounds; waiting consumers wait
+ * on the partition's relation.
+ */
+static void
+el_table_append(Relation rel, int32 partition, ElNewRecord *recs, int n, CommandId cid,
+				ItemPointer tids)
+{
+	int			m = el_append(rel, partition, recs, n, cid, tids, 0, PG_INT64_MAX);
+
+	Assert(m == n);
+	(void) m;
+	el_wakeup_note_append(rel->rd_rel->relispartition ?
+						  get_partition_parent(RelationGetRelid(rel), true) :
+						  RelationGetRelid(rel));
+}
+
 static void
 el_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid, int options,
 				struct BulkInsertStateData *bistate)
@@ -90,7 +109,7 @@ el_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid, int options,
 	el_check_tupdesc(rel);
 	partition = el_slot_to_record(rel, slot, &rec);
 	el_prepare_record(rel, &rec);
-	el_append(rel, partition, &rec, 1, cid, &slot->tts_tid);
+	el_table_append(rel, partition, &rec, 1, cid, &slot->tts_tid);
 	el_slot_set_assigned(slot, rel, &rec);
 }
 
@@ -118,7 +137,7 @@ el_multi_insert(Relation rel, TupleTableSlot **slots, int nslots, CommandId cid,
 					 errdetail("An eventlog relation stores the records of one partition.")));
 		el_prepare_record(rel, &recs[i]);
 	}
-	el_append(rel, partition, recs, nslots, cid, tids);
+	el_table_append(rel, partition, recs, nslots, cid, tids);
 	for (i = 0; i < nslots; i++)
 	{
 		slots[i]->tts_tid = tids[i];

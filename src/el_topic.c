@@ -4,8 +4,9 @@
  *		backend-local cache that resolves a topic to its relations.
  *
  * A topic is a relation in schema eventlog_topics partitioned by LIST
- * (partition), with one leaf per partition stored by the eventlog access
- * method.  The catalog table eventlog.topic maps topic names (up to 249
+ * (partition), with one relation per partition ("topic$p") partitioned by
+ * RANGE ("offset") into segments ("topic$p$<first offset>") stored by the
+ * eventlog access method (see el_log.c).  The catalog table eventlog.topic maps topic names (up to 249
  * characters, as in Kafka) to relation names (at most 63 bytes).  DDL runs
  * as the caller, who owns the topic; catalog rows are written as the
  * extension's owner, so nobody else can alter the catalog.
@@ -15,12 +16,14 @@
 #include "access/relation.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -47,6 +50,7 @@ typedef struct ElTopicEntry
 	char		name[256];		/* hash key */
 	Oid			parent;
 	int32		npartitions;
+	int64		segment_records;
 	uint32		next_spread;	/* round robin for key-less records */
 	Oid		   *leaves;			/* InvalidOid until looked up */
 } ElTopicEntry;
@@ -105,6 +109,26 @@ el_leaf_relname(const char *relname, int32 partition, char *leafname)
 	snprintf(leafname, NAMEDATALEN, "%s$%d", relname, partition);
 }
 
+/*
+ * Relation name of a segment: the partition's and its first offset, with
+ * the partition's name shortened by a hash if that is too long.
+ */
+static void
+el_segment_relname(const char *leafname, int64 lo, char *segname)
+{
+	char		suffix[32];
+	size_t		room;
+
+	snprintf(suffix, sizeof(suffix), "$" INT64_FORMAT, lo);
+	room = NAMEDATALEN - 1 - strlen(suffix);
+	if (strlen(leafname) <= room)
+		snprintf(segname, NAMEDATALEN, "%s%s", leafname, suffix);
+	else
+		snprintf(segname, NAMEDATALEN, "%.*s_%08x%s", (int) room - 9, leafname,
+				 (unsigned int) hash_bytes((const unsigned char *) leafname, (int) strlen(leafname)),
+				 suffix);
+}
+
 /* Schema of topic relations (looked up each time: the extension may be recreated). */
 static Oid
 el_topic_namespace(void)
@@ -116,7 +140,7 @@ el_topic_namespace(void)
 
 /* Reads a topic's catalog row; false if there is none. */
 static bool
-el_catalog_get(const char *topic, char *relname, int32 *npartitions)
+el_catalog_get(const char *topic, char *relname, int32 *npartitions, int64 *segment_records)
 {
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
@@ -124,7 +148,14 @@ el_catalog_get(const char *topic, char *relname, int32 *npartitions)
 
 	args[0] = CStringGetTextDatum(topic);
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT relname::text, partitions FROM eventlog.topic WHERE topic = $1",
+
+	/*
+	 * segment_records came with version 0.3.0; read through to_jsonb so that
+	 * this library works with an older catalog until ALTER EXTENSION UPDATE.
+	 */
+	if (SPI_execute_with_args("SELECT relname::text, partitions, "
+							  "coalesce((to_jsonb(t) ->> 'segment_records')::bigint, 0) "
+							  "FROM eventlog.topic t WHERE topic = $1",
 							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the eventlog topic catalog");
 	if (SPI_processed == 1)
@@ -135,6 +166,9 @@ el_catalog_get(const char *topic, char *relname, int32 *npartitions)
 		strlcpy(relname, name, NAMEDATALEN);
 		*npartitions = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 												   SPI_tuptable->tupdesc, 2, &isnull));
+		if (segment_records)
+			*segment_records = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														   SPI_tuptable->tupdesc, 3, &isnull));
 		found = true;
 	}
 	SPI_finish();
@@ -176,6 +210,20 @@ el_catalog_exec(const char *sql, int nargs, Oid *argtypes, Datum *args, const ch
 		elog(ERROR, "could not update the eventlog topic catalog");
 	SPI_finish();
 	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
+
+/* Owner of a relation. */
+static Oid
+el_rel_owner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
 }
 
 /* Runs DDL as the caller. */
@@ -254,6 +302,7 @@ el_topic_lookup(const char *name, bool missing_ok, ElTopic *topic)
 	char		relname[NAMEDATALEN];
 	char		key[256];
 	int32		npartitions;
+	int64		segment_records = 0;
 	Oid			parent;
 	bool		found;
 
@@ -263,7 +312,7 @@ el_topic_lookup(const char *name, bool missing_ok, ElTopic *topic)
 	entry = el_cache_find(name);
 	if (entry == NULL)
 	{
-		if (!el_catalog_get(name, relname, &npartitions) ||
+		if (!el_catalog_get(name, relname, &npartitions, &segment_records) ||
 			!OidIsValid(parent = get_relname_relid(relname, el_topic_namespace())))
 		{
 			if (missing_ok)
@@ -279,6 +328,7 @@ el_topic_lookup(const char *name, bool missing_ok, ElTopic *topic)
 		entry = hash_search(el_topic_cache, key, HASH_ENTER, &found);
 		entry->parent = parent;
 		entry->npartitions = npartitions;
+		entry->segment_records = segment_records > 0 ? segment_records : eventlog_segment_records;
 		entry->next_spread = (uint32) random();
 		entry->leaves = MemoryContextAllocZero(CacheMemoryContext, sizeof(Oid) * npartitions);
 	}
@@ -286,6 +336,7 @@ el_topic_lookup(const char *name, bool missing_ok, ElTopic *topic)
 	strlcpy(topic->name, name, sizeof(topic->name));
 	topic->parent = entry->parent;
 	topic->npartitions = entry->npartitions;
+	topic->segment_records = entry->segment_records;
 	return true;
 }
 
@@ -346,30 +397,6 @@ el_topic_leaf(ElTopic *topic, int32 partition)
 }
 
 /*
- * Opens the relation of one partition, making sure it is still there (the
- * topic may have been dropped since it was looked up) and really an
- * eventlog relation.
- */
-Relation
-el_topic_open_leaf(ElTopic *topic, int32 partition, LOCKMODE lockmode)
-{
-	Oid			leaf = el_topic_leaf(topic, partition);
-	Relation	rel = try_relation_open(leaf, lockmode);
-
-	if (rel == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("topic \"%s\" does not exist", topic->name),
-				 errdetail("It was dropped while this command ran.")));
-	if (rel->rd_rel->relkind != RELKIND_RELATION || !el_is_eventlog_relation(rel))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("relation \"%s\" of topic \"%s\" is not stored by the eventlog access method",
-						RelationGetRelationName(rel), topic->name)));
-	return rel;
-}
-
-/*
  * Checks the caller's right to produce (ACL_INSERT) or read (ACL_SELECT) a
  * topic: the GRANTs on the topic relation decide, as for any table.
  */
@@ -417,9 +444,21 @@ el_check_partition_count(int32 n)
 				 errmsg("number of partitions must be between 1 and %d", EL_MAX_PARTITIONS)));
 }
 
-/* Creates the leaves [from, to) of a topic. */
+/* DDL creating segment [lo, hi) of a partition's relation. */
+static char *
+el_segment_ddl(const char *leafname, int64 lo, int64 hi)
+{
+	char		segname[NAMEDATALEN];
+
+	el_segment_relname(leafname, lo, segname);
+	return psprintf("CREATE TABLE %s PARTITION OF %s FOR VALUES FROM (" INT64_FORMAT ") TO (" INT64_FORMAT ") USING eventlog",
+					quote_qualified_identifier(EL_TOPIC_SCHEMA, segname),
+					quote_qualified_identifier(EL_TOPIC_SCHEMA, leafname), lo, hi);
+}
+
+/* Creates partitions [from, to) of a topic, each with its first segment. */
 static void
-el_create_leaves(const char *relname, int32 from, int32 to)
+el_create_leaves(const char *relname, int32 from, int32 to, int64 segment_records)
 {
 	int32		p;
 
@@ -428,22 +467,63 @@ el_create_leaves(const char *relname, int32 from, int32 to)
 		char		leafname[NAMEDATALEN];
 
 		el_leaf_relname(relname, p, leafname);
-		el_exec_ddl(psprintf("CREATE TABLE %s PARTITION OF %s FOR VALUES IN (%d) USING eventlog",
+		el_exec_ddl(psprintf("CREATE TABLE %s PARTITION OF %s FOR VALUES IN (%d) PARTITION BY RANGE (\"offset\")",
 							 quote_qualified_identifier(EL_TOPIC_SCHEMA, leafname),
 							 quote_qualified_identifier(EL_TOPIC_SCHEMA, relname), p));
+		el_exec_ddl(el_segment_ddl(leafname, 0, segment_records));
 	}
+}
+
+/*
+ * Creates segment [lo, hi) of a partition, unless someone just did: the
+ * exclusive lock on the partition's relation (which CREATE TABLE takes
+ * anyway) makes creators take turns, and whoever comes second finds the
+ * segment there.  The segment belongs to the topic's owner, whoever asks
+ * (a producer filling the tail, or the worker creating it ahead).
+ */
+Oid
+el_topic_create_segment(ElTopic *topic, int32 partition, int64 lo, int64 hi)
+{
+	Oid			leaf = el_topic_leaf(topic, partition);
+	char	   *leafname;
+	char		segname[NAMEDATALEN];
+	Oid			segment;
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec_context;
+
+	LockRelationOid(leaf, AccessExclusiveLock);
+	leafname = get_rel_name(leaf);
+	if (leafname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("topic \"%s\" does not exist", topic->name),
+				 errdetail("It was dropped while this command ran.")));
+	el_segment_relname(leafname, lo, segname);
+	segment = get_relname_relid(segname, el_topic_namespace());
+	if (OidIsValid(segment))
+		return segment;
+
+	owner = el_rel_owner(leaf);
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	el_exec_ddl(el_segment_ddl(leafname, lo, hi));
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	CommandCounterIncrement();
+	return get_relname_relid(segname, el_topic_namespace());
 }
 
 static void
 el_create_topic(const char *topic, int32 npartitions, Datum retention, bool retention_null,
-				Datum retention_bytes, bool retention_bytes_null)
+				Datum retention_bytes, bool retention_bytes_null, int64 segment_records)
 {
 	char		relname[NAMEDATALEN];
 	char		catname[NAMEDATALEN];
 	int32		existing;
-	Oid			argtypes[5] = {TEXTOID, TEXTOID, INT4OID, INTERVALOID, INT8OID};
-	Datum		args[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[6] = {TEXTOID, TEXTOID, INT4OID, INTERVALOID, INT8OID, INT8OID};
+	Datum		args[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 
 	el_check_topic_name(topic);
 	el_check_partition_count(npartitions);
@@ -455,7 +535,7 @@ el_create_topic(const char *topic, int32 npartitions, Datum retention, bool rete
 				 errhint("Creating topics needs CREATE on schema %s: GRANT CREATE ON SCHEMA %s TO ...",
 						 EL_TOPIC_SCHEMA, EL_TOPIC_SCHEMA)));
 
-	if (el_catalog_get(topic, catname, &existing))
+	if (el_catalog_get(topic, catname, &existing, NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_TABLE),
 				 errmsg("topic \"%s\" already exists", topic)));
@@ -468,7 +548,7 @@ el_create_topic(const char *topic, int32 npartitions, Datum retention, bool rete
 	el_exec_ddl(psprintf("COMMENT ON TABLE %s IS %s",
 						 quote_qualified_identifier(EL_TOPIC_SCHEMA, relname),
 						 quote_literal_cstr(psprintf("eventlog topic %s", topic))));
-	el_create_leaves(relname, 0, npartitions);
+	el_create_leaves(relname, 0, npartitions, segment_records);
 
 	args[0] = CStringGetTextDatum(topic);
 	args[1] = CStringGetTextDatum(relname);
@@ -479,8 +559,9 @@ el_create_topic(const char *topic, int32 npartitions, Datum retention, bool rete
 		nulls[3] = 'n';
 	if (retention_bytes_null)
 		nulls[4] = 'n';
-	el_catalog_exec("INSERT INTO eventlog.topic (topic, relname, partitions, retention, retention_bytes) "
-					"VALUES ($1, $2, $3, $4, $5)", 5, argtypes, args, nulls);
+	args[5] = Int64GetDatum(segment_records);
+	el_catalog_exec("INSERT INTO eventlog.topic (topic, relname, partitions, retention, retention_bytes, segment_records) "
+					"VALUES ($1, $2, $3, $4, $5, $6)", 6, argtypes, args, nulls);
 }
 
 static void
@@ -490,6 +571,37 @@ el_check_owner(ElTopic *topic)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of topic \"%s\"", topic->name)));
+}
+
+/*
+ * Functions of this library declared by an older install script: the
+ * catalog lacks what they need until the extension is updated.
+ */
+static void
+el_require_current_sql(FunctionCallInfo fcinfo, int nargs, const char *function)
+{
+	if (PG_NARGS() < nargs)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s needs a newer version of extension eventlog", function),
+				 errhint("Run ALTER EXTENSION eventlog UPDATE.")));
+}
+
+/* The segment size given, else eventlog.segment_records. */
+static int64
+el_segment_records_arg(FunctionCallInfo fcinfo, int argno)
+{
+	int64		n;
+
+	if (PG_ARGISNULL(argno))
+		return eventlog_segment_records;
+	n = PG_GETARG_INT64(argno);
+	if (n <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("segment_records must be positive"),
+				 errhint("A segment holds that many offsets; retention drops whole segments.")));
+	return n;
 }
 
 /* Complains about a retention that is not a positive interval or size. */
@@ -519,6 +631,7 @@ eventlog_create_topic(PG_FUNCTION_ARGS)
 {
 	char	   *topic = el_text_arg(fcinfo, 0, "topic");
 
+	el_require_current_sql(fcinfo, 5, "eventlog.create_topic()");
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -527,7 +640,8 @@ eventlog_create_topic(PG_FUNCTION_ARGS)
 
 	el_create_topic(topic, PG_GETARG_INT32(1),
 					PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2), PG_ARGISNULL(2),
-					PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3), PG_ARGISNULL(3));
+					PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3), PG_ARGISNULL(3),
+					el_segment_records_arg(fcinfo, 4));
 	PG_RETURN_VOID();
 }
 
@@ -575,7 +689,7 @@ eventlog_add_partitions(PG_FUNCTION_ARGS)
 	el_check_partition_count(npartitions);
 
 	/* Read the count from the catalog, not the cache: it may just have grown. */
-	if (!el_catalog_get(name, relname, &current))
+	if (!el_catalog_get(name, relname, &current, NULL))
 		elog(ERROR, "topic \"%s\" vanished from the catalog", name);
 	if (npartitions <= current)
 		ereport(ERROR,
@@ -586,7 +700,7 @@ eventlog_add_partitions(PG_FUNCTION_ARGS)
 						   npartitions, current),
 				 errhint("Pass the new total number of partitions, as Kafka's --partitions does.")));
 
-	el_create_leaves(relname, current, npartitions);
+	el_create_leaves(relname, current, npartitions, topic.segment_records);
 	args[0] = CStringGetTextDatum(name);
 	args[1] = Int32GetDatum(npartitions);
 	el_catalog_exec("UPDATE eventlog.topic SET partitions = $2 WHERE topic = $1",
@@ -595,8 +709,9 @@ eventlog_add_partitions(PG_FUNCTION_ARGS)
 }
 
 /*
- * alter_topic(topic, retention, retention_bytes): a topic's retention
- * settings (NULL: no limit), as kafka-configs --alter does.
+ * alter_topic(topic, retention, retention_bytes, segment_records): a topic's
+ * retention settings (NULL: no limit), as kafka-configs --alter does, and
+ * the size of the segments created from now on (NULL: unchanged).
  */
 Datum
 eventlog_alter_topic(PG_FUNCTION_ARGS)
@@ -607,9 +722,22 @@ eventlog_alter_topic(PG_FUNCTION_ARGS)
 	Datum		args[3];
 	char		nulls[3] = {' ', ' ', ' '};
 
+	el_require_current_sql(fcinfo, 4, "eventlog.alter_topic()");
 	el_topic_lookup(name, false, &topic);
 	el_check_owner(&topic);
 	el_check_retention(fcinfo, 1, 2);
+	if (!PG_ARGISNULL(3))
+	{
+		Oid			stypes[2] = {TEXTOID, INT8OID};
+		Datum		sargs[2];
+
+		sargs[0] = CStringGetTextDatum(name);
+		sargs[1] = Int64GetDatum(el_segment_records_arg(fcinfo, 3));
+		el_catalog_exec("UPDATE eventlog.topic SET segment_records = $2 WHERE topic = $1",
+						2, stypes, sargs, NULL);
+		/* Every session's cached topic learns the new size at commit. */
+		CacheInvalidateRelcacheByRelid(topic.parent);
+	}
 
 	args[0] = CStringGetTextDatum(name);
 	args[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);

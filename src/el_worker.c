@@ -444,6 +444,7 @@ eventlog_worker_main(Datum arg)
 	Oid			dboid = DatumGetObjectId(arg);
 	TimestampTz last_expiry = 0;
 	TimestampTz last_recheck = 0;
+	TimestampTz last_retention = 0;
 	bool		notified = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -517,6 +518,15 @@ eventlog_worker_main(Datum arg)
 		}
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+
+		/* Retention in transactions of its own: their DROPs commit at once. */
+		if (present &&
+			TimestampDifferenceExceeds(last_retention, now, eventlog_retention_check_interval))
+		{
+			pgstat_report_activity(STATE_RUNNING, "enforcing retention");
+			el_retention_pass();
+			last_retention = GetCurrentTimestamp();
+		}
 		pgstat_report_activity(STATE_IDLE, NULL);
 
 		/*

@@ -29,6 +29,7 @@
 /* ---- Settings (el_guc.c) ---- */
 extern int	eventlog_max_record_bytes;
 extern bool eventlog_enable_offsetscan;
+extern int	eventlog_segment_records;
 extern void ElGucInit(void);
 
 /* ---- Visibility (el_visibility.c) ---- */
@@ -128,8 +129,8 @@ extern void el_check_tupdesc(Relation rel);
 
 /* ---- Appending (el_insert.c) ---- */
 
-extern void el_append(Relation rel, int32 partition, ElNewRecord *recs, int nrecs,
-					  CommandId cid, ItemPointer tids);
+extern int	el_append(Relation rel, int32 partition, ElNewRecord *recs, int nrecs,
+					  CommandId cid, ItemPointer tids, int64 lo, int64 hi);
 extern void el_prepare_record(Relation rel, ElNewRecord *rec);
 extern void el_create_meta(Relation rel, int32 partition, int64 base_offset);
 extern void el_rewind_aborted_tail(Relation rel, int64 to_offset);
@@ -157,6 +158,7 @@ extern bool el_reader_next(ElReader *reader, ElRecord *rec);
 extern void el_reader_end(ElReader *reader);
 extern BlockNumber el_seek_block(Relation rel, ElMetaInfo *meta, int64 offset);
 extern int64 el_offset_for_time(Relation rel, TimestampTz ts);
+extern TimestampTz el_max_ts(Relation rel, ElMetaInfo *meta);
 
 /* ---- Reading functions (el_fetch.c) ---- */
 
@@ -214,13 +216,14 @@ typedef struct ElTopic
 	char		name[256];
 	Oid			parent;			/* partitioned relation */
 	int32		npartitions;
+	int64		segment_records;	/* offsets per new segment */
 } ElTopic;
 
 extern void el_check_topic_name(const char *name);
 extern bool el_topic_lookup(const char *name, bool missing_ok, ElTopic *topic);
 extern Oid	el_topic_leaf(ElTopic *topic, int32 partition);
 extern int32 el_topic_spread(ElTopic *topic);
-extern Relation el_topic_open_leaf(ElTopic *topic, int32 partition, LOCKMODE lockmode);
+extern Oid	el_topic_create_segment(ElTopic *topic, int32 partition, int64 lo, int64 hi);
 extern void el_check_partition(ElTopic *topic, int32 partition);
 extern void el_check_topic_privilege(ElTopic *topic, AclMode mode);
 extern Oid	el_catalog_owner(void);
@@ -228,6 +231,68 @@ extern void el_require_arg(FunctionCallInfo fcinfo, int argno, const char *what)
 extern char *el_text_arg(FunctionCallInfo fcinfo, int argno, const char *what);
 extern void el_catalog_exec(const char *sql, int nargs, Oid *argtypes, Datum *args,
 							const char *nulls);
+
+/* ---- A partition as one log over its segments (el_log.c) ---- */
+
+/* A segment: an eventlog relation holding the offsets [lo, hi). */
+typedef struct ElSegment
+{
+	Oid			relid;
+	int64		lo;
+	int64		hi;
+} ElSegment;
+
+typedef struct ElLog
+{
+	ElTopic		topic;
+	int32		partition;
+	Oid			relid;			/* the partition's relation */
+	bool		segmented;		/* false: one eventlog relation (before 0.3.0) */
+	int			nsegments;
+	ElSegment  *segments;		/* in offset order */
+} ElLog;
+
+extern void el_log_open(ElLog *log, ElTopic *topic, int32 partition);
+extern void el_log_open_relation(ElLog *log, Oid relid);
+extern void el_log_refresh(ElLog *log);
+extern void el_log_close(ElLog *log);
+extern Relation el_log_open_segment(ElLog *log, int seg, LOCKMODE lockmode);
+extern bool el_segment_used(ElSegment *segment, ElMetaInfo *meta);
+extern int	el_log_tail(ElLog *log, ElMetaInfo *meta);
+extern void el_log_meta(ElLog *log, ElMetaInfo *info);
+extern int	el_log_find(ElLog *log, int64 offset);
+typedef void (*ElAppendedFn) (Relation segment, int32 partition, ElNewRecord *recs,
+							  ItemPointer tids, int n);
+extern void el_log_append(ElLog *log, ElNewRecord *recs, int n, CommandId cid,
+						  ElAppendedFn appended);
+extern void el_log_set_floor(ElLog *log, int64 floor);
+extern void el_log_rewind_aborted_tail(ElLog *log, int64 to_offset);
+
+/* Reading a partition across its segments (el_logreader.c) */
+typedef struct ElLogReader
+{
+	ElLog	   *log;
+	Snapshot	snapshot;
+	int			seg;			/* segment being read */
+	Relation	rel;			/* open segment, or NULL */
+	ElReader   *reader;			/* reader of that segment, or NULL */
+	bool		done;
+	int64		position;		/* offset of the next record not yet examined */
+	bool		blocked;		/* stopped at an open transaction */
+	int64		blocked_offset;
+	TransactionId blocked_xid;
+} ElLogReader;
+
+extern ElLogReader *el_log_reader_begin(ElLog *log, Snapshot snapshot, int64 start_offset);
+extern bool el_log_reader_next(ElLogReader *reader, ElRecord *rec);
+extern void el_log_reader_end(ElLogReader *reader);
+extern int64 el_log_last_stable_offset(ElLog *log, ElMetaInfo *meta, TransactionId *held_by);
+extern int64 el_log_offset_for_time(ElLog *log, TimestampTz ts);
+
+/* ---- Retention (el_retention.c) ---- */
+
+extern int	eventlog_retention_check_interval;
+extern void el_retention_pass(void);
 
 /* ---- Producing (el_produce.c) ---- */
 
