@@ -93,44 +93,14 @@ SELECT t.topic,
  CROSS JOIN LATERAL eventlog.partition_state(p.relation) s;
 
 /*
- * Partitions made by earlier versions are single eventlog relations.  Each
+ * Partitions made by earlier versions are single eventlog relations: each
  * becomes the first segment of a new relation partitioned by offset, with
- * room up to the next multiple of the segment size past its high watermark;
- * its records, offsets, indexes and owner stay as they are.
+ * its records, offsets, indexes and owner as they were.  Done in C, so that
+ * the new relations belong to their topics, not to the extension.
  */
-DO $migrate$
-DECLARE
-    t       record;
-    p       integer;
-    leaf    text;
-    seg     text;
-    hw      bigint;
-    upper   bigint;
-    owner   name;
-BEGIN
-    FOR t IN SELECT topic, relname, partitions, segment_records FROM eventlog.topic ORDER BY topic LOOP
-        SELECT pg_catalog.pg_get_userbyid(relowner) INTO owner
-          FROM pg_catalog.pg_class WHERE oid = format('eventlog_topics.%I', t.relname)::regclass;
-        FOR p IN 0 .. t.partitions - 1 LOOP
-            leaf := t.relname || '$' || p;
-            CONTINUE WHEN (SELECT relkind FROM pg_catalog.pg_class
-                            WHERE oid = format('eventlog_topics.%I', leaf)::regclass) <> 'r';
-            seg := leaf || '$0';
-            IF length(seg) > 63 THEN
-                seg := left(leaf, 50) || '_' || p || '$0';
-            END IF;
-            SELECT high_watermark INTO hw
-              FROM eventlog.partition_state(format('eventlog_topics.%I', leaf)::regclass);
-            upper := (hw / t.segment_records + 1) * t.segment_records;
-            EXECUTE format('ALTER TABLE eventlog_topics.%I DETACH PARTITION eventlog_topics.%I',
-                           t.relname, leaf);
-            EXECUTE format('ALTER TABLE eventlog_topics.%I RENAME TO %I', leaf, seg);
-            EXECUTE format('CREATE TABLE eventlog_topics.%I PARTITION OF eventlog_topics.%I '
-                           'FOR VALUES IN (%s) PARTITION BY RANGE ("offset")', leaf, t.relname, p);
-            EXECUTE format('ALTER TABLE eventlog_topics.%I OWNER TO %I', leaf, owner);
-            EXECUTE format('ALTER TABLE eventlog_topics.%I ATTACH PARTITION eventlog_topics.%I '
-                           'FOR VALUES FROM (0) TO (%s)', leaf, seg, upper);
-        END LOOP;
-    END LOOP;
-END
-$migrate$;
+CREATE FUNCTION eventlog.migrate_to_segments()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'eventlog_migrate_to_segments'
+LANGUAGE C VOLATILE;
+SELECT eventlog.migrate_to_segments();
+DROP FUNCTION eventlog.migrate_to_segments();

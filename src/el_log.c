@@ -18,8 +18,8 @@
  *
  * The lock on the partition's relation is held only while its list of
  * segments is read: a segment dropped meanwhile is simply found gone when
- * opened.  So retention waits for nobody but the readers of the segment it
- * drops, and those only for the length of one call.
+ * opened.  So retention, which drops a segment only when nobody holds it,
+ * is delayed by nothing but the readers of that segment, for one call.
  */
 #include "postgres.h"
 
@@ -311,7 +311,7 @@ el_log_segment_for(ElLog *log, int64 offset)
 	if (pg_add_s64_overflow(lo, span, &hi))
 		hi = PG_INT64_MAX;
 
-	el_topic_create_segment(&log->topic, log->partition, lo, hi);
+	el_topic_create_segment(&log->topic, log->partition, lo, hi, true);
 	el_log_refresh(log);
 	seg = el_log_find(log, offset);
 	if (seg < 0)

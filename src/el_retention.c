@@ -8,10 +8,11 @@
  * is still at least retention_bytes, or when it holds no record at all.
  * Segments go oldest first, and never the tail or anything after it, so the
  * partition's earliest offset only moves forward and producers are never in
- * the way.  A DROP waits at most a moment for a reader of that very segment
- * (then the segment is tried again next time), so retention never holds up
- * producers or consumers: they lock the partition's relation only while
- * reading its list of segments.
+ * the way.  A DROP takes its locks only if nobody holds them at that moment
+ * (else the segment is tried again next time), so retention never holds up
+ * producers or consumers, and a reader of an old segment only delays its
+ * drop: they lock the partition's relation only while reading its list of
+ * segments, and a segment while reading it.
  *
  * The worker runs a pass every eventlog.retention_check_interval;
  * enforce_retention() runs one now.
@@ -26,6 +27,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -41,7 +43,7 @@
 PG_FUNCTION_INFO_V1(eventlog_enforce_retention);
 PG_FUNCTION_INFO_V1(eventlog_topic_segments);
 
-/* How long a DROP may wait for readers of the segment it drops. */
+/* How long a DROP may wait for any other lock it needs (TOAST, indexes). */
 #define EL_RETENTION_LOCK_TIMEOUT	"100ms"
 
 int			eventlog_retention_check_interval = 10000;
@@ -85,11 +87,13 @@ el_segment_bytes(Relation rel)
 }
 
 /*
- * Drops a segment unless that means waiting more than a moment for its
- * readers; false if it was left for next time.  Other errors propagate.
+ * Drops a segment unless someone is using it or its partition's relation
+ * right now (then false: it is tried again next time).  The locks DROP
+ * needs are taken without waiting, so that no producer or reader ever
+ * queues behind a DROP; other errors propagate.
  */
 static bool
-el_try_drop_segment(Oid relid)
+el_try_drop_segment(Oid relid, Oid parent)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
@@ -108,6 +112,11 @@ el_try_drop_segment(Oid relid)
 	{
 		(void) set_config_option("lock_timeout", EL_RETENTION_LOCK_TIMEOUT, PGC_USERSET,
 								 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+		if (!ConditionalLockRelationOid(parent, AccessExclusiveLock) ||
+			!ConditionalLockRelationOid(relid, AccessExclusiveLock))
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("segment \"%s\" is in use", relname)));
 		SPI_connect();
 		if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
 			elog(ERROR, "could not execute: %s", sql);
@@ -170,7 +179,7 @@ el_retain_partition(ElTopic *topic, int32 partition, ElRetention *ret, bool ahea
 		{
 			if (pg_add_s64_overflow(t->hi, Max(topic->segment_records, 1), &hi))
 				hi = PG_INT64_MAX;
-			el_topic_create_segment(topic, partition, t->hi, hi);
+			(void) el_topic_create_segment(topic, partition, t->hi, hi, false);
 		}
 	}
 
@@ -205,7 +214,7 @@ el_retain_partition(ElTopic *topic, int32 partition, ElRetention *ret, bool ahea
 			!(ret->has_time && max_ts < ret->cutoff) &&
 			!(ret->has_bytes && total - sizes[i] >= ret->bytes))
 			break;
-		if (!el_try_drop_segment(log.segments[i].relid))
+		if (!el_try_drop_segment(log.segments[i].relid, log.relid))
 			break;
 		total -= sizes[i];
 		d = palloc(sizeof(ElDropped));
@@ -277,6 +286,8 @@ el_retention_pass(void)
 												   ALLOCSET_DEFAULT_SIZES);
 	MemoryContext oldcxt;
 
+	/* A worker has no client statements: now() must be set for the cutoff. */
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	oldcxt = MemoryContextSwitchTo(pass_cxt);
@@ -293,6 +304,7 @@ el_retention_pass(void)
 
 		for (p = 0; p < npartitions; p++)
 		{
+			SetCurrentStatementStartTimestamp();
 			StartTransactionCommand();
 			PushActiveSnapshot(GetTransactionSnapshot());
 			PG_TRY();

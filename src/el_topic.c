@@ -113,7 +113,7 @@ el_leaf_relname(const char *relname, int32 partition, char *leafname)
  * Relation name of a segment: the partition's and its first offset, with
  * the partition's name shortened by a hash if that is too long.
  */
-static void
+void
 el_segment_relname(const char *leafname, int64 lo, char *segname)
 {
 	char		suffix[32];
@@ -213,7 +213,7 @@ el_catalog_exec(const char *sql, int nargs, Oid *argtypes, Datum *args, const ch
 }
 
 /* Owner of a relation. */
-static Oid
+Oid
 el_rel_owner(Oid relid)
 {
 	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
@@ -456,7 +456,12 @@ el_segment_ddl(const char *leafname, int64 lo, int64 hi)
 					quote_qualified_identifier(EL_TOPIC_SCHEMA, leafname), lo, hi);
 }
 
-/* Creates partitions [from, to) of a topic, each with its first segment. */
+/*
+ * Creates partitions [from, to) of a topic, each with its first segment.
+ * Without a segment size (a catalog older than version 0.3.0, until ALTER
+ * EXTENSION UPDATE), each is one eventlog relation, as that version made
+ * them; the update turns them into segments.
+ */
 static void
 el_create_leaves(const char *relname, int32 from, int32 to, int64 segment_records)
 {
@@ -467,6 +472,13 @@ el_create_leaves(const char *relname, int32 from, int32 to, int64 segment_record
 		char		leafname[NAMEDATALEN];
 
 		el_leaf_relname(relname, p, leafname);
+		if (segment_records <= 0)
+		{
+			el_exec_ddl(psprintf("CREATE TABLE %s PARTITION OF %s FOR VALUES IN (%d) USING eventlog",
+								 quote_qualified_identifier(EL_TOPIC_SCHEMA, leafname),
+								 quote_qualified_identifier(EL_TOPIC_SCHEMA, relname), p));
+			continue;
+		}
 		el_exec_ddl(psprintf("CREATE TABLE %s PARTITION OF %s FOR VALUES IN (%d) PARTITION BY RANGE (\"offset\")",
 							 quote_qualified_identifier(EL_TOPIC_SCHEMA, leafname),
 							 quote_qualified_identifier(EL_TOPIC_SCHEMA, relname), p));
@@ -479,10 +491,11 @@ el_create_leaves(const char *relname, int32 from, int32 to, int64 segment_record
  * exclusive lock on the partition's relation (which CREATE TABLE takes
  * anyway) makes creators take turns, and whoever comes second finds the
  * segment there.  The segment belongs to the topic's owner, whoever asks
- * (a producer filling the tail, or the worker creating it ahead).
+ * (a producer filling the tail, or the worker creating it ahead).  Without
+ * wait, gives up (InvalidOid) rather than wait for the partition's users.
  */
 Oid
-el_topic_create_segment(ElTopic *topic, int32 partition, int64 lo, int64 hi)
+el_topic_create_segment(ElTopic *topic, int32 partition, int64 lo, int64 hi, bool wait)
 {
 	Oid			leaf = el_topic_leaf(topic, partition);
 	char	   *leafname;
@@ -492,7 +505,14 @@ el_topic_create_segment(ElTopic *topic, int32 partition, int64 lo, int64 hi)
 	Oid			save_userid;
 	int			save_sec_context;
 
-	LockRelationOid(leaf, AccessExclusiveLock);
+	if (!wait)
+	{
+		/* Ahead of need: not now if anyone is using the partition. */
+		if (!ConditionalLockRelationOid(leaf, AccessExclusiveLock))
+			return InvalidOid;
+	}
+	else
+		LockRelationOid(leaf, AccessExclusiveLock);
 	leafname = get_rel_name(leaf);
 	if (leafname == NULL)
 		ereport(ERROR,
@@ -560,8 +580,12 @@ el_create_topic(const char *topic, int32 npartitions, Datum retention, bool rete
 	if (retention_bytes_null)
 		nulls[4] = 'n';
 	args[5] = Int64GetDatum(segment_records);
-	el_catalog_exec("INSERT INTO eventlog.topic (topic, relname, partitions, retention, retention_bytes, segment_records) "
-					"VALUES ($1, $2, $3, $4, $5, $6)", 6, argtypes, args, nulls);
+	if (segment_records > 0)
+		el_catalog_exec("INSERT INTO eventlog.topic (topic, relname, partitions, retention, retention_bytes, segment_records) "
+						"VALUES ($1, $2, $3, $4, $5, $6)", 6, argtypes, args, nulls);
+	else
+		el_catalog_exec("INSERT INTO eventlog.topic (topic, relname, partitions, retention, retention_bytes) "
+						"VALUES ($1, $2, $3, $4, $5)", 5, argtypes, args, nulls);
 }
 
 static void
@@ -571,20 +595,6 @@ el_check_owner(ElTopic *topic)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of topic \"%s\"", topic->name)));
-}
-
-/*
- * Functions of this library declared by an older install script: the
- * catalog lacks what they need until the extension is updated.
- */
-static void
-el_require_current_sql(FunctionCallInfo fcinfo, int nargs, const char *function)
-{
-	if (PG_NARGS() < nargs)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("%s needs a newer version of extension eventlog", function),
-				 errhint("Run ALTER EXTENSION eventlog UPDATE.")));
 }
 
 /* The segment size given, else eventlog.segment_records. */
@@ -631,7 +641,6 @@ eventlog_create_topic(PG_FUNCTION_ARGS)
 {
 	char	   *topic = el_text_arg(fcinfo, 0, "topic");
 
-	el_require_current_sql(fcinfo, 5, "eventlog.create_topic()");
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -641,7 +650,8 @@ eventlog_create_topic(PG_FUNCTION_ARGS)
 	el_create_topic(topic, PG_GETARG_INT32(1),
 					PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2), PG_ARGISNULL(2),
 					PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3), PG_ARGISNULL(3),
-					el_segment_records_arg(fcinfo, 4));
+					/* declared with four arguments before version 0.3.0 */
+					PG_NARGS() > 4 ? el_segment_records_arg(fcinfo, 4) : 0);
 	PG_RETURN_VOID();
 }
 
@@ -700,7 +710,10 @@ eventlog_add_partitions(PG_FUNCTION_ARGS)
 						   npartitions, current),
 				 errhint("Pass the new total number of partitions, as Kafka's --partitions does.")));
 
-	el_create_leaves(relname, current, npartitions, topic.segment_records);
+	/* New partitions are made like the existing ones (see el_create_leaves). */
+	el_create_leaves(relname, current, npartitions,
+					 get_rel_relkind(el_topic_leaf(&topic, 0)) == RELKIND_PARTITIONED_TABLE ?
+					 topic.segment_records : 0);
 	args[0] = CStringGetTextDatum(name);
 	args[1] = Int32GetDatum(npartitions);
 	el_catalog_exec("UPDATE eventlog.topic SET partitions = $2 WHERE topic = $1",
@@ -722,11 +735,11 @@ eventlog_alter_topic(PG_FUNCTION_ARGS)
 	Datum		args[3];
 	char		nulls[3] = {' ', ' ', ' '};
 
-	el_require_current_sql(fcinfo, 4, "eventlog.alter_topic()");
 	el_topic_lookup(name, false, &topic);
 	el_check_owner(&topic);
 	el_check_retention(fcinfo, 1, 2);
-	if (!PG_ARGISNULL(3))
+	/* declared with three arguments before version 0.3.0 */
+	if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
 	{
 		Oid			stypes[2] = {TEXTOID, INT8OID};
 		Datum		sargs[2];

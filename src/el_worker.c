@@ -493,6 +493,8 @@ eventlog_worker_main(Datum arg)
 		}
 
 		now = GetCurrentTimestamp();
+		/* now() in this worker's queries: there is no client to set it */
+		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		present = el_extension_present();

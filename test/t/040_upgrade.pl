@@ -1,5 +1,7 @@
 
-# Extension upgrade: ALTER EXTENSION eventlog UPDATE from 0.1.0 to 0.2.0.
+# Extension upgrade: ALTER EXTENSION eventlog UPDATE from 0.1.0 to 0.3.0
+# (through 0.2.0, which added alter_topic(), and 0.3.0, which stores each
+# partition in segments: every old partition becomes its first segment).
 #
 # A database that has used eventlog 0.1.0 (topics with committed, aborted,
 # batched, keyed, headed and TOASTed records, consumer groups with committed
@@ -8,8 +10,8 @@
 # partitions and lag views show the same offsets.  Afterwards the new
 # function alter_topic() works, producing continues at the next offsets, the
 # groups consume on from their committed offsets and capture still produces
-# events.  And an installation made directly at 0.2.0 has exactly the
-# objects of 0.1.0 plus the update.
+# events.  And an installation made directly at 0.3.0 has exactly the
+# objects of 0.1.0 plus the updates.
 
 use strict;
 use warnings;
@@ -38,12 +40,12 @@ sub q1
 
 is( q1(q{SELECT string_agg(version, ',' ORDER BY version)
            FROM pg_available_extension_versions WHERE name = 'eventlog'}),
-	'0.1.0,0.2.0',
-	'versions 0.1.0 and 0.2.0 are installed');
+	'0.1.0,0.2.0,0.3.0',
+	'versions 0.1.0, 0.2.0 and 0.3.0 are installed');
 is( q1(q{SELECT path FROM pg_extension_update_paths('eventlog')
-          WHERE source = '0.1.0' AND target = '0.2.0'}),
-	'0.1.0--0.2.0',
-	'there is an update path from 0.1.0 to 0.2.0');
+          WHERE source = '0.1.0' AND target = '0.3.0'}),
+	'0.1.0--0.2.0--0.3.0',
+	'there is an update path from 0.1.0 to 0.3.0');
 
 q1(q{CREATE EXTENSION eventlog VERSION '0.1.0'});
 is(q1(q{SELECT extversion FROM pg_extension WHERE extname = 'eventlog'}),
@@ -188,9 +190,13 @@ sub snapshot
 		my $n = q1(qq{SELECT partitions FROM eventlog.topic WHERE topic = '$topic'});
 		$s{"fetch $topic/$_"} = fetch_text($topic, $_) for 0 .. $n - 1;
 	}
-	$s{partitions} = q1(q{SELECT * FROM eventlog.partitions ORDER BY topic, partition});
+	# The columns of 0.1.0 (later versions add some at the end).
+	$s{partitions} = q1(q{SELECT topic, partition, relation, earliest_offset, high_watermark,
+	                             last_stable_offset, unstable_records, held_by, size_bytes
+	                        FROM eventlog.partitions ORDER BY topic, partition});
 	$s{lag}        = q1(q{SELECT * FROM eventlog.lag ORDER BY 1, 2, 3});
-	$s{topics}     = q1(q{SELECT * FROM eventlog.topics ORDER BY topic});
+	$s{topics}     = q1(q{SELECT topic, partitions, relation, owner, retention, retention_bytes, created_at
+	                        FROM eventlog.topics ORDER BY topic});
 	$s{groups}     = q1(q{SELECT "group", owner, generation, session_timeout, created_at
 	                        FROM eventlog.groups ORDER BY 1});
 	$s{captures}   = q1(q{SELECT * FROM eventlog.captures ORDER BY 1});
@@ -224,7 +230,15 @@ cmp_ok(scalar(@offs0), '<', $offs0[-1] + 1, '0.1.0: orders/0 has gaps');
 
 q1(q{ALTER EXTENSION eventlog UPDATE});
 is(q1(q{SELECT extversion FROM pg_extension WHERE extname = 'eventlog'}),
-	'0.2.0', 'ALTER EXTENSION eventlog UPDATE brings it to 0.2.0');
+	'0.3.0', 'ALTER EXTENSION eventlog UPDATE brings it to 0.3.0');
+is( q1(q{SELECT string_agg(c.relname || ':' || c.relkind::text, ',' ORDER BY c.relname)
+           FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+          WHERE i.inhparent = 'eventlog_topics.orders'::regclass}),
+	'orders$0:p,orders$1:p,orders$2:p', 'after the update: each partition is partitioned by offset');
+is( q1(q{SELECT string_agg(segment::text || ' ' || base_offset || ' ' || end_offset, ',' ORDER BY partition)
+           FROM eventlog.segments WHERE topic = 'orders'}),
+	'eventlog_topics."orders$0$0" 0 1000000,eventlog_topics."orders$1$0" 0 1000000,eventlog_topics."orders$2$0" 0 1000000',
+	'after the update: the old partitions are their first segments');
 
 my $after = snapshot();
 for my $k (sort keys %$before)
@@ -311,13 +325,13 @@ is( q1(q{SELECT string_agg((convert_from(value, 'UTF8')::jsonb ->> 'op') || ':'
 	'u:Bobby,c:Dee', 'after the update: the group reads the new capture events');
 
 # ---------------------------------------------------------------------------
-# A fresh 0.2.0 installation has the same objects as 0.1.0 + update
+# A fresh 0.3.0 installation has the same objects as 0.1.0 + updates
 # ---------------------------------------------------------------------------
 
 q1(q{CREATE DATABASE fresh});
 q1(q{CREATE EXTENSION eventlog}, 'fresh');
 is(q1(q{SELECT extversion FROM pg_extension WHERE extname = 'eventlog'}, 'fresh'),
-	'0.2.0', 'CREATE EXTENSION installs 0.2.0 by default');
+	'0.3.0', 'CREATE EXTENSION installs 0.3.0 by default');
 
 my %catalog = (
 	'member objects' => q{
@@ -370,12 +384,12 @@ for my $what (sort keys %catalog)
 {
 	my $updated = q1($catalog{$what});
 	my $direct  = q1($catalog{$what}, 'fresh');
-	isnt($direct, '', "fresh 0.2.0: $what listed");
-	is($updated, $direct, "0.1.0 + update and fresh 0.2.0 have the same $what");
+	isnt($direct, '', "fresh 0.3.0: $what listed");
+	is($updated, $direct, "0.1.0 + updates and fresh 0.3.0 have the same $what");
 }
 like(q1($catalog{'member objects'}, 'fresh'),
-	qr/^function eventlog\.alter_topic\(text,interval,bigint\)$/m,
-	'fresh 0.2.0 has alter_topic(text, interval, bigint)');
+	qr/^function eventlog\.alter_topic\(text,interval,bigint,bigint\)$/m,
+	'fresh 0.3.0 has alter_topic(text, interval, bigint, bigint)');
 unlike(q1($catalog{'member objects'}), qr/eventlog_topics\./,
 	'topic relations are not members of the extension');
 
