@@ -31,7 +31,9 @@
 #include "partitioning/partdesc.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "eventlog.h"
@@ -321,6 +323,80 @@ el_log_segment_for(ElLog *log, int64 offset)
 }
 
 /*
+ * The segment this backend last appended to in this partition, if it is
+ * still there: a guess at the tail that saves reading the metapages of the
+ * newest segments.  A guess behind the tail costs one look at each full
+ * segment in between (el_append takes nothing from a full segment).
+ */
+typedef struct ElTailHint
+{
+	Oid			relid;			/* the partition's relation (hash key) */
+	Oid			segment;
+} ElTailHint;
+
+static HTAB *el_tail_hints = NULL;
+
+static int
+el_log_tail_hint(ElLog *log)
+{
+	ElTailHint *hint;
+	int			i;
+
+	if (el_tail_hints == NULL || !log->segmented)
+		return -1;
+	hint = hash_search(el_tail_hints, &log->relid, HASH_FIND, NULL);
+	if (hint == NULL)
+		return -1;
+	for (i = log->nsegments - 1; i >= 0; i--)
+	{
+		ElMetaInfo	meta;
+
+		if (log->segments[i].relid == hint->segment)
+			return i;
+		/* a later segment in use (a floor, offsets given): not a guess to take */
+		if (el_segment_meta(log, i, &meta) && el_segment_used(&log->segments[i], &meta))
+			return -1;
+	}
+	return -1;
+}
+
+static void
+el_log_note_tail(ElLog *log, int seg)
+{
+	ElTailHint *hint;
+
+	if (!log->segmented)
+		return;
+	if (el_tail_hints == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(ElTailHint);
+		ctl.hcxt = TopMemoryContext;
+		el_tail_hints = hash_create("eventlog tail hints", 64, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	hint = hash_search(el_tail_hints, &log->relid, HASH_ENTER, NULL);
+	hint->segment = log->segments[seg].relid;
+}
+
+/*
+ * When an append crosses the middle of the newest segment, asks the worker
+ * for the next one now, so that producers seldom have to create it.
+ */
+static void
+el_log_check_half(ElLog *log, int seg, int64 first, int64 last)
+{
+	ElSegment  *s = &log->segments[seg];
+	int64		mid = s->lo + (s->hi - s->lo) / 2;
+
+	if (log->segmented && seg == log->nsegments - 1 && s->hi < PG_INT64_MAX &&
+		first <= mid && last >= mid)
+		el_worker_want_segments();
+}
+
+/*
  * Appends records to the partition: from the tail on, each segment taking
  * the offsets within its bounds (records asking for an offset go to the
  * segment holding it).  appended is told about each segment's share, for
@@ -342,7 +418,7 @@ el_log_append(ElLog *log, ElNewRecord *recs, int n, CommandId cid, ElAppendedFn 
 	memcpy(orig, recs, sizeof(ElNewRecord) * n);
 	if (recs[0].offset >= 0)
 		seg = el_log_segment_for(log, recs[0].offset);
-	else
+	else if ((seg = el_log_tail_hint(log)) < 0)
 		seg = el_log_tail(log, &meta);
 
 	while (done < n)
@@ -365,6 +441,11 @@ el_log_append(ElLog *log, ElNewRecord *recs, int n, CommandId cid, ElAppendedFn 
 		if (m > 0 && appended)
 			appended(rel, log->partition, recs + done, tids + done, m);
 		relation_close(rel, NoLock);
+		if (m > 0)
+		{
+			el_log_note_tail(log, seg);
+			el_log_check_half(log, seg, recs[done].offset, recs[done + m - 1].offset);
+		}
 		done += m;
 		if (done >= n)
 			break;

@@ -60,6 +60,7 @@ typedef struct ElDbEntry
 	ElDbState	state;
 	pid_t		pid;
 	Latch	   *latch;			/* the worker's, to wake it at commits */
+	bool		segments_wanted;	/* a tail is half full: make the next segment */
 } ElDbEntry;
 
 typedef struct ElWorkerShared
@@ -147,6 +148,48 @@ el_worker_wake(void)
 	SpinLockRelease(&el_workers->mutex);
 	if (latch)
 		SetLatch(latch);
+}
+
+/*
+ * Asks this database's worker to create segments ahead now rather than at
+ * its next retention pass: a producer has filled half of the newest one.
+ */
+void
+el_worker_want_segments(void)
+{
+	Latch	   *latch = NULL;
+	ElDbEntry  *entry;
+
+	if (el_workers == NULL)
+		return;
+	SpinLockAcquire(&el_workers->mutex);
+	entry = el_db_entry(MyDatabaseId, false);
+	if (entry && entry->state == EL_DB_RUNNING)
+	{
+		entry->segments_wanted = true;
+		latch = entry->latch;
+	}
+	SpinLockRelease(&el_workers->mutex);
+	if (latch)
+		SetLatch(latch);
+}
+
+/* Takes (and clears) this worker's request for segments. */
+static bool
+el_segments_wanted(Oid dboid)
+{
+	ElDbEntry  *entry;
+	bool		wanted = false;
+
+	SpinLockAcquire(&el_workers->mutex);
+	entry = el_db_entry(dboid, false);
+	if (entry)
+	{
+		wanted = entry->segments_wanted;
+		entry->segments_wanted = false;
+	}
+	SpinLockRelease(&el_workers->mutex);
+	return wanted;
 }
 
 /* Asks the launcher to (re)start this database's worker. */
@@ -523,7 +566,8 @@ eventlog_worker_main(Datum arg)
 
 		/* Retention in transactions of its own: their DROPs commit at once. */
 		if (present &&
-			TimestampDifferenceExceeds(last_retention, now, eventlog_retention_check_interval))
+			(el_segments_wanted(dboid) ||
+			 TimestampDifferenceExceeds(last_retention, now, eventlog_retention_check_interval)))
 		{
 			pgstat_report_activity(STATE_RUNNING, "enforcing retention");
 			el_retention_pass();

@@ -195,6 +195,7 @@ extern int	eventlog_launcher_naptime;
 extern void ElWorkerInit(void);
 extern bool el_worker_available(void);
 extern void el_worker_wake(void);
+extern void el_worker_want_segments(void);
 extern bool el_notify_pass(bool recheck);
 extern bool el_mirror_pass(void);
 

@@ -22,9 +22,10 @@ $node->append_conf('postgresql.conf',
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION eventlog');
 
+# Small segments: crashes also hit producers that are creating one.
 my $NPART = 3;
 $node->safe_psql('postgres',
-	"SELECT eventlog.create_topic('crash', $NPART)");
+	"SELECT eventlog.create_topic('crash', $NPART, segment_records => 300)");
 
 # ---------------------------------------------------------------------------
 # Helpers
@@ -345,7 +346,7 @@ for my $p (0 .. $NPART - 1)
 # transaction (no WAL for new relations under wal_level = minimal).
 # ---------------------------------------------------------------------------
 
-$node->safe_psql('postgres', "SELECT eventlog.create_topic('bulk')");
+$node->safe_psql('postgres', "SELECT eventlog.create_topic('bulk', segment_records => 25000)");
 my $head = $node->safe_psql('postgres',
 	qq{SELECT "offset" FROM eventlog.produce('bulk', 'head1'::text, partition => 0);
 	   SELECT "offset" FROM eventlog.produce('bulk', 'head2'::text, partition => 0);});

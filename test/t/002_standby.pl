@@ -20,7 +20,7 @@ $primary->safe_psql('postgres', 'CREATE EXTENSION eventlog');
 
 # A topic that exists before the base backup, with a few records.
 $primary->safe_psql('postgres', q{
-	SELECT eventlog.create_topic('repl', 3);
+	SELECT eventlog.create_topic('repl', 3, segment_records => 20);
 	SELECT eventlog.produce('repl', 'before-backup-0'::text, partition => 0);
 	SELECT eventlog.produce('repl', 'before-backup-1'::text, partition => 1);
 });

@@ -214,7 +214,8 @@ is( fetched('cp', 0),
 # against a model, with a reader advancing by fetch after every step.
 # ---------------------------------------------------------------------------
 
-$node->safe_psql('postgres', "SELECT eventlog.create_topic('rnd')");
+# Segments of 7 offsets: producers roll over to new segments all the time.
+$node->safe_psql('postgres', "SELECT eventlog.create_topic('rnd', segment_records => 7)");
 srand(20240515);
 my @sessions = map { $node->background_psql('postgres') } 1 .. 4;
 my @open_offsets = map { [] } 1 .. 4;    # per session, offsets of its open transaction
@@ -315,7 +316,7 @@ is_deeply(\@seen, \@committed,
 # ---------------------------------------------------------------------------
 
 $node->safe_psql('postgres', q{
-	SELECT eventlog.create_topic('cc');
+	SELECT eventlog.create_topic('cc', segment_records => 7);
 	CREATE TABLE ledger (off bigint PRIMARY KEY, val text NOT NULL);
 	CREATE SEQUENCE vals;
 });

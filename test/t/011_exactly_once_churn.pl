@@ -111,7 +111,7 @@ $node->safe_psql('postgres', 'CREATE EXTENSION eventlog');
 
 my $timeout = 1;    # the group's session timeout, seconds
 $node->safe_psql('postgres', qq{
-	SELECT eventlog.create_topic('t', 4);
+	SELECT eventlog.create_topic('t', 4, segment_records => 37);
 	SELECT eventlog.alter_group('g', '$timeout s');
 	CREATE TABLE processed (
 		topic     text NOT NULL,

@@ -49,7 +49,7 @@ my $long = 'a-topic-name-that-is-much-longer-than-fifty-characters.and-then-some
 
 q1('src', qq{
 	CREATE ROLE dump_reader LOGIN;
-	SELECT eventlog.create_topic('orders', 4);
+	SELECT eventlog.create_topic('orders', 4, segment_records => 10);
 	SELECT eventlog.create_topic('blobs', 1);
 	SELECT eventlog.create_topic('untouched', 2);
 	SELECT eventlog.create_topic('aborted-only', 1);
