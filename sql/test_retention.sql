@@ -63,7 +63,7 @@ SELECT count(*) FROM eventlog.produce_batch('ret', (SELECT array_agg('w' || i) F
 SELECT base_offset, end_offset, earliest_offset, next_offset
   FROM eventlog.segments WHERE topic = 'ret' AND earliest_offset IS NOT NULL ORDER BY base_offset;
 
--- segments made by a transaction that rolls back go with it: no one ever saw their offsets
+-- a rolled-back transaction leaves its offsets behind, also in the segments it filled
 BEGIN;
 SELECT count(*) FROM eventlog.produce_batch('ret', (SELECT array_agg('x' || i) FROM generate_series(1, 7) i));
 ROLLBACK;

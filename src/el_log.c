@@ -313,9 +313,22 @@ el_log_segment_for(ElLog *log, int64 offset)
 	if (pg_add_s64_overflow(lo, span, &hi))
 		hi = PG_INT64_MAX;
 
-	el_topic_create_segment(&log->topic, log->partition, lo, hi, true);
+	/*
+	 * In a transaction of its own if possible: created in ours, the segment
+	 * would keep the partition's relation locked until we commit, and two
+	 * producers filling segments of two partitions could deadlock.
+	 */
+	if (!el_create_segment_apart(log->relid, lo, hi))
+		el_create_segment(log->relid, lo, hi, true);
 	el_log_refresh(log);
 	seg = el_log_find(log, offset);
+	if (seg < 0)
+	{
+		/* the worker gave up (a lock it could not get soon): our turn */
+		el_create_segment(log->relid, lo, hi, true);
+		el_log_refresh(log);
+		seg = el_log_find(log, offset);
+	}
 	if (seg < 0)
 		elog(ERROR, "segment for offset " INT64_FORMAT " of partition %d of topic \"%s\" not found after creating it",
 			 offset, log->partition, log->topic.name);

@@ -179,7 +179,7 @@ el_retain_partition(ElTopic *topic, int32 partition, ElRetention *ret, bool ahea
 		{
 			if (pg_add_s64_overflow(t->hi, Max(topic->segment_records, 1), &hi))
 				hi = PG_INT64_MAX;
-			(void) el_topic_create_segment(topic, partition, t->hi, hi, false);
+			(void) el_create_segment(log.relid, t->hi, hi, false);
 		}
 	}
 

@@ -495,9 +495,8 @@ el_create_leaves(const char *relname, int32 from, int32 to, int64 segment_record
  * wait, gives up (InvalidOid) rather than wait for the partition's users.
  */
 Oid
-el_topic_create_segment(ElTopic *topic, int32 partition, int64 lo, int64 hi, bool wait)
+el_create_segment(Oid leaf, int64 lo, int64 hi, bool wait)
 {
-	Oid			leaf = el_topic_leaf(topic, partition);
 	char	   *leafname;
 	char		segname[NAMEDATALEN];
 	Oid			segment;
@@ -517,8 +516,7 @@ el_topic_create_segment(ElTopic *topic, int32 partition, int64 lo, int64 hi, boo
 	if (leafname == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("topic \"%s\" does not exist", topic->name),
-				 errdetail("It was dropped while this command ran.")));
+				 errmsg("the partition of a topic was dropped while this command ran")));
 	el_segment_relname(leafname, lo, segname);
 	segment = get_relname_relid(segname, el_topic_namespace());
 	if (OidIsValid(segment))

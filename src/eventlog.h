@@ -226,8 +226,11 @@ extern Oid	el_topic_leaf(ElTopic *topic, int32 partition);
 extern int32 el_topic_spread(ElTopic *topic);
 extern void el_segment_relname(const char *leafname, int64 lo, char *segname);
 extern Oid	el_rel_owner(Oid relid);
-extern Oid	el_topic_create_segment(ElTopic *topic, int32 partition, int64 lo, int64 hi,
-									bool wait);
+extern Oid	el_create_segment(Oid leaf, int64 lo, int64 hi, bool wait);
+
+/* ---- Creating segments in a transaction of their own (el_segmaker.c) ---- */
+
+extern bool el_create_segment_apart(Oid leaf, int64 lo, int64 hi);
 extern void el_check_partition(ElTopic *topic, int32 partition);
 extern void el_check_topic_privilege(ElTopic *topic, AclMode mode);
 extern Oid	el_catalog_owner(void);
