@@ -214,7 +214,7 @@ sub wait_state
 
 # Segments of other sizes on each side: offsets are kept, segments are not.
 $source->safe_psql('postgres', q{
-	SELECT eventlog.create_topic('orders', 3, segment_records => 10);
+	SELECT eventlog.create_topic('orders', 3, segment_records => 1000);
 	-- keyed records with headers (the key decides the partition)
 	SELECT count(*) FROM eventlog.produce_batch('orders',
 		(SELECT array_agg('order ' || i ORDER BY i) FROM generate_series(1, 60) i),
@@ -254,7 +254,7 @@ like($source->safe_psql('postgres',
 		                    FROM eventlog.fetch('orders', p, 0, 1000)) g WHERE d > 1}),
 	qr/^[3-9]$/, 'the source has gaps in every partition');
 
-$target->safe_psql('postgres', q{SELECT eventlog.create_topic('orders', 3, segment_records => 13)});
+$target->safe_psql('postgres', q{SELECT eventlog.create_topic('orders', 3, segment_records => 1300)});
 $target->safe_psql('postgres',
 	qq{SELECT eventlog.create_mirror('m1', '$src_conn', ARRAY['orders'])});
 is($target->safe_psql('postgres', q{SELECT state FROM eventlog.mirrors WHERE name = 'm1'}) =~ /^(starting|running)$/ ? 1 : 0,
