@@ -752,6 +752,8 @@ eventlog_kafka_main(Datum arg)
 			timeout = EK_PARK_POLL_MS;
 
 		nevents = WaitEventSetWait(set, timeout, events, lengthof(events), PG_WAIT_EXTENSION);
+		/* rebuilt at each turn, as connections come, go, park and wake */
+		FreeWaitEventSet(set);
 		for (i = 0; i < nevents; i++)
 		{
 			WaitEvent  *ev = &events[i];
