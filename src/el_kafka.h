@@ -237,6 +237,7 @@ typedef struct EkPark
 	int			nwait;
 	uint32	   *wait_ids;
 	uint64		stamp;
+	int			recheck_ms;		/* look again at least this often; 0: default */
 	void	   *state;
 } EkPark;
 
@@ -260,7 +261,7 @@ extern EkOutcome ek_join_group(EkRequest *req, StringInfo out, EkPark *park);
 extern EkOutcome ek_sync_group(EkRequest *req, StringInfo out, EkPark *park);
 extern EkOutcome ek_heartbeat(EkRequest *req, StringInfo out);
 extern EkOutcome ek_leave_group(EkRequest *req, StringInfo out);
-extern EkOutcome ek_init_producer_id(EkRequest *req, StringInfo out);
+extern void ek_groups_tick(void);
 
 extern const char *ek_advertised_host(void);
 extern int	ek_advertised_port(void);

@@ -95,7 +95,13 @@ static const EkApi ek_apis[] = {
 	{EK_API_FETCH, 4, 11, 12},
 	{EK_API_LIST_OFFSETS, 1, 2, 6},
 	{EK_API_METADATA, 0, 4, 9},
+	{EK_API_OFFSET_COMMIT, 2, 7, 8},
+	{EK_API_OFFSET_FETCH, 1, 5, 6},
 	{EK_API_FIND_COORDINATOR, 0, 2, 3},
+	{EK_API_JOIN_GROUP, 0, 5, 6},
+	{EK_API_HEARTBEAT, 0, 3, 4},
+	{EK_API_LEAVE_GROUP, 0, 1, 4},
+	{EK_API_SYNC_GROUP, 0, 3, 4},
 	{EK_API_API_VERSIONS, 0, 3, 3},
 };
 
@@ -394,6 +400,18 @@ ek_dispatch(EkConn *c, EkRequest *req)
 			return ek_list_offsets(req, &c->out);
 		case EK_API_FIND_COORDINATOR:
 			return ek_find_coordinator(req, &c->out);
+		case EK_API_OFFSET_COMMIT:
+			return ek_offset_commit(req, &c->out);
+		case EK_API_OFFSET_FETCH:
+			return ek_offset_fetch(req, &c->out);
+		case EK_API_JOIN_GROUP:
+			return ek_join_group(req, &c->out, &c->park);
+		case EK_API_SYNC_GROUP:
+			return ek_sync_group(req, &c->out, &c->park);
+		case EK_API_HEARTBEAT:
+			return ek_heartbeat(req, &c->out);
+		case EK_API_LEAVE_GROUP:
+			return ek_leave_group(req, &c->out);
 		default:
 			return EK_MALFORMED;	/* not reached: checked before */
 	}
@@ -802,6 +820,9 @@ eventlog_kafka_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
+		/* silent group members, rebalances whose time is up */
+		ek_groups_tick();
+
 		/* parked requests: records committed, or time is up */
 		now = ek_now_ms();
 		for (i = 0; i < EK_MAX_CONNS && nparked > 0; i++)
@@ -811,7 +832,8 @@ eventlog_kafka_main(Datum arg)
 			if (!c->in_use || !c->parked)
 				continue;
 			if (now >= c->park.deadline_ms ||
-				now - c->last_try_ms >= EK_PARK_RECHECK_MS ||
+				now - c->last_try_ms >= (c->park.recheck_ms > 0 ?
+										 c->park.recheck_ms : EK_PARK_RECHECK_MS) ||
 				ek_log_stamp(c->park.wait_ids, c->park.nwait) != c->park.stamp)
 			{
 				ek_conn_retry(c);
