@@ -168,6 +168,85 @@ is(sql(q{SELECT count(*) FROM eventlog.fetch('secret', 0, 0)}), '0', 'and writes
 ($rc, $out, $err) = kcat('', '-C', '-t', 'nosuchtopic', '-p', '0', '-o', 'beginning', '-e');
 isnt($rc, 0, 'consuming an unknown topic fails');
 
+# ---- consumer groups: two kcat -G members share partitions and commit ----
+sql(q{SELECT eventlog.create_topic('grouped', 4)});
+sql(q{GRANT SELECT, INSERT ON eventlog_topics.grouped TO kafka_client});
+sql(q{SELECT count(*) FROM eventlog.produce_batch('grouped',
+		(SELECT array_agg('v' || i) FROM generate_series(1, 40) i)::text[],
+		(SELECT array_agg('key' || i) FROM generate_series(1, 40) i))});
+
+my %member;
+for my $name ('A', 'B')
+{
+	my ($mo, $me) = ('', '');
+	$member{$name} = { out => \$mo, err => \$me };
+	$member{$name}{h} = start(
+		[ 'kcat', '-b', $broker, '-G', 'tg', '-X', 'auto.offset.reset=earliest',
+			'-X', 'auto.commit.interval.ms=200', '-f', '%p %o\n', 'grouped' ],
+		'<', \undef, '>', \$mo, '2>', \$me, timeout(60));
+	sleep(2) if $name eq 'A';
+}
+
+# Polls $cond (a sub) until true or $secs pass.
+sub wait_for
+{
+	my ($cond, $secs) = @_;
+	my $until = time() + $secs;
+	while (time() < $until)
+	{
+		return 1 if $cond->();
+		$member{$_}{h}->pump_nb for keys %member;
+		usleep(200_000);
+	}
+	return 0;
+}
+
+# The partitions of a member's last assignment.
+sub assigned
+{
+	my ($err) = @_;
+	my @lines = grep { /rebalanced.*assigned:/ } split /\n/, $err;
+	return () unless @lines;
+	return sort map { /\[(\d+)\]/ ? $1 : () } split /,/, ($lines[-1] =~ s/.*assigned://r);
+}
+
+ok(wait_for(sub { my @a = assigned(${ $member{A}{err} }); my @b = assigned(${ $member{B}{err} });
+		@a && @b && @a + @b == 4 }, 30),
+	'two kcat -G members of one group both get partitions');
+my @pa = assigned(${ $member{A}{err} });
+my @pb = assigned(${ $member{B}{err} });
+my %seen_part;
+$seen_part{$_}++ for @pa, @pb;
+is(join(',', sort keys %seen_part) . ' ' . scalar(@pa + @pb), '0,1,2,3 4',
+	"they share the topic's partitions without overlap (A: @pa; B: @pb)");
+
+sql(q{SELECT count(*) FROM eventlog.produce_batch('grouped',
+		(SELECT array_agg('w' || i) FROM generate_series(1, 20) i)::text[],
+		(SELECT array_agg('key' || i) FROM generate_series(1, 20) i))});
+ok( wait_for(
+		sub {
+			sql(q{SELECT count(*) FROM eventlog.lag WHERE "group" = 'tg' AND lag = 0
+				   AND committed_offset = high_watermark}) eq '4';
+		},
+		30),
+	"the group's commits show in eventlog.lag, all caught up");
+for my $name ('A', 'B')
+{
+	$member{$name}{h}->signal('TERM');
+	eval { finish($member{$name}{h}); };
+}
+my %consumed;
+for my $name ('A', 'B')
+{
+	$consumed{$_} = 1 for split /\n/, ${ $member{$name}{out} };
+}
+is(scalar(keys %consumed), 60, 'every record was consumed by a member of the group');
+is(sql(q{SELECT sum(committed_offset) FROM eventlog.lag WHERE "group" = 'tg'}), '60',
+	'the committed offsets add up to the records produced');
+sql(q{SELECT eventlog.reset_offsets('tg', 'grouped', 'earliest'::text)});
+is(sql(q{SELECT sum(committed_offset) FROM eventlog.lag WHERE "group" = 'tg'}), '0',
+	'eventlog.reset_offsets moves a Kafka group');
+
 # ---- hand-made requests and garbage ----
 
 sub connect_broker
@@ -331,6 +410,8 @@ my @valid = (
 	frame(3, 4, 22, pack('N C', 0xFFFFFFFF, 0)),
 	frame(2, 1, 23, pack('N N n/a* N N q>', -1, 1, 'orders', 1, 0, -1)),
 	frame(10, 1, 24, pack('n/a* C', 'grp', 0)),
+	frame(12, 1, 25, pack('n/a* N n/a*', 'tg', 1, 'nobody')),
+	frame(9, 1, 26, pack('n/a* N n/a* N N', 'tg', 1, 'grouped', 1, 0)),
 );
 my ($hangs, $answered, $closed) = (0, 0, 0);
 for my $i (1 .. 300)
@@ -342,7 +423,8 @@ for my $i (1 .. 300)
 		substr($m, $at, 1) = chr(int(rand(256)));
 	}
 	# a mutation into a Fetch may wait for records legitimately
-	next if unpack('x4 n', $m) == 1;
+	# (and a join or sync may wait for other members)
+	next if grep { unpack('x4 n', $m) == $_ } (1, 11, 14);
 	$s = connect_broker();
 	print $s $m . frame(18, 0, 0x7777, '');
 	my $ok;
