@@ -11,8 +11,9 @@ DATA         = sql/eventlog--0.1.0.sql $(wildcard sql/eventlog--*--*.sql)
 PGFILEDESC   = "eventlog - Kafka's event log inside PostgreSQL"
 
 PG_CPPFLAGS  = -I$(srcdir)/src -I$(shell $(PG_CONFIG) --includedir)
-# Mirrors pull topics from other servers through libpq.
-SHLIB_LINK   = -lpq
+# Mirrors pull topics from other servers through libpq; the Kafka listener
+# inflates gzip record batches with zlib.
+SHLIB_LINK   = -lpq -lz
 PG_CFLAGS    = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 
 # pg_regress inputs live in sql/ (PostgreSQL 15 has no --expecteddir), named

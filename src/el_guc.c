@@ -4,13 +4,24 @@
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
 #include "el_group.h"
+#include "el_kafka.h"
 
 /* Largest record (key + value + headers) accepted, as Kafka's message.max.bytes. */
 int			eventlog_max_record_bytes = 1024 * 1024;
+
+/* The Kafka protocol listener (el_kafka_worker.c). */
+int			eventlog_kafka_port = 0;
+char	   *eventlog_kafka_listen_addresses = NULL;
+char	   *eventlog_kafka_database = NULL;
+char	   *eventlog_kafka_role = NULL;
+char	   *eventlog_kafka_advertised_host = NULL;
+int			eventlog_kafka_advertised_port = 0;
+int			eventlog_kafka_max_request_bytes = 100 * 1024 * 1024;
 
 /* Whether the planner may use offset range scans (el_offsetscan.c). */
 bool		eventlog_enable_offsetscan = true;
@@ -81,6 +92,66 @@ ElGucInit(void)
 							10000, 100, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	/*
+	 * The Kafka protocol listener (el_kafka_worker.c): off unless a port is
+	 * set.  Its settings are fixed at server start, and PostgreSQL refuses
+	 * to define such settings in a library loaded later (CREATE EXTENSION
+	 * without the preload would fail): without the preload there is no
+	 * listener and no setting for it.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+	{
+		DefineCustomIntVariable("eventlog.kafka_port",
+								gettext_noop("TCP port of the Kafka protocol listener; 0 turns it off."),
+								gettext_noop("Needs shared_preload_libraries = 'eventlog'."),
+								&eventlog_kafka_port,
+								0, 0, 65535,
+								PGC_POSTMASTER, 0,
+								NULL, NULL, NULL);
+		DefineCustomStringVariable("eventlog.kafka_listen_addresses",
+								   gettext_noop("Addresses the Kafka protocol listener binds to (comma-separated, * for all)."),
+								   NULL,
+								   &eventlog_kafka_listen_addresses,
+								   "127.0.0.1",
+								   PGC_POSTMASTER, GUC_LIST_INPUT,
+								   NULL, NULL, NULL);
+		DefineCustomStringVariable("eventlog.kafka_database",
+								   gettext_noop("Database whose topics the Kafka protocol listener serves."),
+								   NULL,
+								   &eventlog_kafka_database,
+								   "postgres",
+								   PGC_POSTMASTER, 0,
+								   NULL, NULL, NULL);
+		DefineCustomStringVariable("eventlog.kafka_role",
+								   gettext_noop("Role the Kafka protocol listener acts as; its grants on topics apply to every Kafka client."),
+								   gettext_noop("Kafka clients are not authenticated: anyone who reaches the port acts as this role."),
+								   &eventlog_kafka_role,
+								   "",
+								   PGC_POSTMASTER, 0,
+								   NULL, NULL, NULL);
+		DefineCustomStringVariable("eventlog.kafka_advertised_host",
+								   gettext_noop("Host name the Kafka protocol listener gives clients in Metadata responses."),
+								   gettext_noop("Empty means 127.0.0.1."),
+								   &eventlog_kafka_advertised_host,
+								   "",
+								   PGC_SIGHUP, 0,
+								   NULL, NULL, NULL);
+		DefineCustomIntVariable("eventlog.kafka_advertised_port",
+								gettext_noop("Port the Kafka protocol listener gives clients in Metadata responses; 0 means eventlog.kafka_port."),
+								NULL,
+								&eventlog_kafka_advertised_port,
+								0, 0, 65535,
+								PGC_SIGHUP, 0,
+								NULL, NULL, NULL);
+		DefineCustomIntVariable("eventlog.kafka_max_request_bytes",
+								gettext_noop("Largest Kafka request accepted, in bytes, also once decompressed."),
+								gettext_noop("Like Kafka's socket.request.max.bytes. A client sending a larger frame is disconnected."),
+								&eventlog_kafka_max_request_bytes,
+								100 * 1024 * 1024, 1024, 512 * 1024 * 1024,
+								PGC_SIGHUP, GUC_UNIT_BYTE,
+								NULL, NULL, NULL);
+	}
 
 	MarkGUCPrefixReserved("eventlog");
 }

@@ -7,6 +7,7 @@
 #include "fmgr.h"
 
 #include "eventlog.h"
+#include "el_kafka.h"
 
 PG_MODULE_MAGIC;
 
@@ -21,4 +22,5 @@ _PG_init(void)
 	ElOffsetScanInit();
 	ElWakeupInit();
 	ElWorkerInit();
+	ElKafkaInit();
 }
