@@ -138,7 +138,8 @@ el_last_stable_offset(Relation rel, ElMetaInfo *meta, TransactionId *held_by)
 	ElRecord	rec;
 
 	*held_by = InvalidTransactionId;
-	if (!meta->exists || meta->last_block < EL_FIRST_DATA_BLOCK)
+	if (!meta->exists || meta->last_block < EL_FIRST_DATA_BLOCK ||
+		meta->settled_block > meta->last_block)
 		return lso;
 
 	if (meta->settled_block > EL_FIRST_DATA_BLOCK && meta->settled_block <= meta->last_block)

@@ -166,9 +166,21 @@ el_log_last_stable_offset(ElLog *log, ElMetaInfo *meta, TransactionId *held_by)
 			continue;
 		el_read_meta(rel, &segmeta);
 		lso = el_last_stable_offset(rel, &segmeta, held_by);
-		relation_close(rel, AccessShareLock);
 		if (TransactionIdIsValid(*held_by))
+		{
+			relation_close(rel, AccessShareLock);
 			return lso;
+		}
+
+		/*
+		 * A full segment with nothing running gets no more records: say so,
+		 * so that the next look at it reads its metapage only.
+		 */
+		if (segmeta.exists && segmeta.next_offset >= log->segments[i].hi &&
+			segmeta.last_block >= EL_FIRST_DATA_BLOCK &&
+			segmeta.settled_block <= segmeta.last_block)
+			el_note_settled(rel, segmeta.last_block + 1);
+		relation_close(rel, AccessShareLock);
 	}
 	return meta->next_offset;
 }

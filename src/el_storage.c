@@ -172,7 +172,8 @@ el_set_floor(Relation rel, int64 floor)
  * there committed or aborted, and appends only go to later pages.  The last
  * stable offset is then found by reading from there, not from the start.
  * A lost hint only means more reading; a stale one can never be too high,
- * because a page once settled stays settled.
+ * because a page once settled stays settled.  Past the last block means
+ * every page: only for a full segment, which gets no more records.
  */
 void
 el_note_settled(Relation rel, BlockNumber settled_block)
@@ -189,7 +190,7 @@ el_note_settled(Relation rel, BlockNumber settled_block)
 	}
 	meta = ElPageGetMeta(BufferGetPage(buffer));
 	if (meta->magic == EL_MAGIC && meta->settled_block < settled_block &&
-		settled_block <= meta->last_block)
+		settled_block <= meta->last_block + 1)
 	{
 		meta->settled_block = settled_block;
 		MarkBufferDirtyHint(buffer, true);
