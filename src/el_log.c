@@ -10,7 +10,8 @@
  *
  * Records are appended to the tail: the last segment whose offsets are in
  * use.  The worker creates the next segment before the tail is full; a
- * producer that fills the tail and finds no next segment creates it itself.
+ * producer that fills the tail and finds no next segment has it made in a
+ * transaction of its own (el_segmaker.c).
  * A segment is in use once it holds records or a floor (el_segment_used), so
  * a segment created ahead stays out of the way until the tail before it is
  * full, and the tail lock of each segment (its metapage) decides where each
@@ -25,8 +26,8 @@
 
 #include "access/relation.h"
 #include "catalog/partition.h"
-#include "common/int.h"
 #include "catalog/pg_class.h"
+#include "common/int.h"
 #include "partitioning/partbounds.h"
 #include "partitioning/partdesc.h"
 #include "storage/bufmgr.h"
