@@ -129,33 +129,9 @@ el_worker_available(void)
 	return el_workers != NULL;
 }
 
-/*
- * Wakes this database's worker: called at the commit of a transaction that
- * appended records, after they became visible.
- */
-void
-el_worker_wake(void)
-{
-	Latch	   *latch = NULL;
-	ElDbEntry  *entry;
-
-	if (el_workers == NULL)
-		return;
-	SpinLockAcquire(&el_workers->mutex);
-	entry = el_db_entry(MyDatabaseId, false);
-	if (entry && entry->state == EL_DB_RUNNING)
-		latch = entry->latch;
-	SpinLockRelease(&el_workers->mutex);
-	if (latch)
-		SetLatch(latch);
-}
-
-/*
- * Asks this database's worker to create segments ahead now rather than at
- * its next retention pass: a producer has filled half of the newest one.
- */
-void
-el_worker_want_segments(void)
+/* Sets this database's worker's latch, first asking for segments if so. */
+static void
+el_signal_worker(bool want_segments)
 {
 	Latch	   *latch = NULL;
 	ElDbEntry  *entry;
@@ -166,12 +142,33 @@ el_worker_want_segments(void)
 	entry = el_db_entry(MyDatabaseId, false);
 	if (entry && entry->state == EL_DB_RUNNING)
 	{
-		entry->segments_wanted = true;
+		if (want_segments)
+			entry->segments_wanted = true;
 		latch = entry->latch;
 	}
 	SpinLockRelease(&el_workers->mutex);
 	if (latch)
 		SetLatch(latch);
+}
+
+/*
+ * Wakes this database's worker: called at the commit of a transaction that
+ * appended records, after they became visible.
+ */
+void
+el_worker_wake(void)
+{
+	el_signal_worker(false);
+}
+
+/*
+ * Asks this database's worker to create segments ahead now rather than at
+ * its next retention pass: a producer has filled half of the newest one.
+ */
+void
+el_worker_want_segments(void)
+{
+	el_signal_worker(true);
 }
 
 /* Takes (and clears) this worker's request for segments. */
