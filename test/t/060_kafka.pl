@@ -9,7 +9,10 @@
 # end of a partition gets new records as soon as they are committed; offsets
 # are found by timestamp; keyed records produced with librdkafka's
 # murmur2_random partitioner land where eventlog.produce puts them; the
-# listener's role needs grants on a topic like any SQL caller.  Garbage
+# listener's role needs grants on a topic like any SQL caller; an
+# idempotent kcat producer works, and the sequence checks of the idempotent
+# producer (duplicates, gaps, epochs, unknown producers) hold for hand-made
+# batches, also across a listener restart.  Garbage
 # bytes, oversize and truncated frames, unknown API keys, abrupt
 # disconnects and a fuzz of mutated valid requests leave the server and
 # its other clients working.
@@ -401,6 +404,15 @@ close($s);
 sub idem_produce_frame
 {
 	my ($corr, $topic, $pid, $epoch, $seq, @values) = @_;
+	my $batch = idem_batch($pid, $epoch, $seq, @values);
+	my $body = pack('n n N N n/a* N N N/a*', 0xFFFF, 0xFFFF, 5000, 1, $topic, 1, 0, $batch);
+	return frame(0, 3, $corr, $body);
+}
+
+# A record batch of @values from producer $pid with $epoch, at sequence $seq.
+sub idem_batch
+{
+	my ($pid, $epoch, $seq, @values) = @_;
 	my $recs = '';
 	for my $i (0 .. $#values)
 	{
@@ -412,9 +424,7 @@ sub idem_produce_frame
 	my $tail = pack('n N q> q> q> n N N', 0, $#values, $now, $now, $pid, $epoch, $seq,
 		scalar(@values)) . $recs;
 	my $batch_after_len = pack('N C N', 0, 2, crc32c($tail)) . $tail;
-	my $batch = pack('q> N', 0, length $batch_after_len) . $batch_after_len;
-	my $body = pack('n n N N n/a* N N N/a*', 0xFFFF, 0xFFFF, 5000, 1, $topic, 1, 0, $batch);
-	return frame(0, 3, $corr, $body);
+	return pack('q> N', 0, length $batch_after_len) . $batch_after_len;
 }
 
 # Sends a request and returns its response's body after the correlation id.
@@ -491,6 +501,15 @@ is("$e/$o", '0/3', 'the new epoch\'s batch sent again is acknowledged with its o
 is(sql(q{SELECT string_agg(convert_from(value, 'UTF8'), ',' ORDER BY "offset")
 			FROM eventlog.fetch('idem2', 0, 0)}),
 	'a,b,c,d', 'only accepted batches were written, each once');
+# the same partition twice in one request, from one producer
+$resp = roundtrip($s, frame(0, 3, 51,
+		pack('n n N N n/a* N', 0xFFFF, 0xFFFF, 5000, 1, 'idem2', 2)
+		  . pack('N N/a*', 0, idem_batch($pid, 1, 1, 'e'))
+		  . pack('N N/a*', 0, idem_batch($pid, 1, 2, 'f'))));
+my @twice = defined $resp ? unpack('N n/a* N N n q> q> N n q>', $resp) : ();
+is(join('/', @twice[4, 5, 8, 9]), '0/4/42/-1',
+	'the same partition twice in one request: the first is written, the second gets error 42');
+is(sql(q{SELECT count(*) FROM eventlog.fetch('idem2', 0, 0)}), '5', 'and is not written');
 close($s);
 
 # Garbage, oversize frames, truncated frames, abrupt disconnects.
