@@ -24,8 +24,6 @@
  */
 #include "postgres.h"
 
-#include <unistd.h>
-
 #include "storage/fd.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
