@@ -7,6 +7,7 @@
  * el_kafka_log.c      every access to topics and partitions (one narrow interface)
  * el_kafka_meta.c     ApiVersions, Metadata, ListOffsets, FindCoordinator
  * el_kafka_produce.c  Produce
+ * el_kafka_idempotence.c  InitProducerId and the idempotent producer's sequence checks
  * el_kafka_fetch.c    Fetch, with long-polls parked in the event loop
  * el_kafka_group.c    OffsetCommit, OffsetFetch and the group membership APIs
  * el_kafka_worker.c   the listener process: sockets, event loop, dispatch
@@ -73,6 +74,7 @@ extern int	eventlog_kafka_max_request_bytes;
 #define EK_ERR_DUPLICATE_SEQUENCE		46
 #define EK_ERR_INVALID_PRODUCER_EPOCH	47
 #define EK_ERR_INVALID_TXN_STATE		48
+#define EK_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED 53
 #define EK_ERR_UNKNOWN_PRODUCER_ID		59
 #define EK_ERR_UNSUPPORTED_COMPRESSION	76
 #define EK_ERR_MEMBER_ID_REQUIRED		79
@@ -155,8 +157,8 @@ typedef struct EkBatchSet
 	EkRecord   *records;
 	int64		producer_id;	/* of the first batch */
 	int16		producer_epoch;
-	int32		base_sequence;
-	int32		last_sequence;	/* base_sequence + count - 1 over all batches */
+	int32		base_sequence;	/* of the first batch */
+	int32		last_sequence;	/* of the last batch (sequences wrap at INT32_MAX) */
 } EkBatchSet;
 
 extern int16 ek_parse_batches(const char *data, int len, EkBatchSet *set, char **detail);
@@ -262,6 +264,15 @@ extern EkOutcome ek_sync_group(EkRequest *req, StringInfo out, EkPark *park);
 extern EkOutcome ek_heartbeat(EkRequest *req, StringInfo out);
 extern EkOutcome ek_leave_group(EkRequest *req, StringInfo out);
 extern void ek_groups_tick(void);
+extern EkOutcome ek_init_producer_id(EkRequest *req, StringInfo out);
+
+/* ---- The idempotent producer (el_kafka_idempotence.c) ---- */
+
+extern void ek_idem_start_request(void);
+extern int16 ek_idem_check(const char *topic, int32 partition, EkBatchSet *set,
+						   int64 *dup_offset);
+extern void ek_idem_record(const char *topic, int32 partition, EkBatchSet *set,
+						   int64 base_offset);
 
 extern const char *ek_advertised_host(void);
 extern int	ek_advertised_port(void);

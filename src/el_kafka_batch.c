@@ -90,6 +90,15 @@ ek_gunzip(const char *in, int inlen, int limit, char **out, int *outlen)
 
 /* ---- Parsing ---- */
 
+/* A producer's sequence number n after seq: they wrap from INT32_MAX to 0. */
+static int32
+ek_seq_add(int32 seq, int32 n)
+{
+	if (seq > PG_INT32_MAX - n)
+		return n - (PG_INT32_MAX - seq) - 1;
+	return seq + n;
+}
+
 /* One record of a batch; false if it is malformed. */
 static bool
 ek_parse_record(EkReader *r, int expected_delta, int64 base_ts, EkRecord *rec)
@@ -308,6 +317,11 @@ ek_parse_batches(const char *data, int len, EkBatchSet *set, char **detail)
 			return EK_ERR_CORRUPT_MESSAGE;
 		}
 
+		if (pid >= 0 && base_seq < 0)
+		{
+			*detail = "a batch with a producer id and no sequence number";
+			return EK_ERR_INVALID_RECORD;
+		}
 		if (first)
 		{
 			set->producer_id = pid;
@@ -320,9 +334,15 @@ ek_parse_batches(const char *data, int len, EkBatchSet *set, char **detail)
 			*detail = "batches of different producers in one partition";
 			return EK_ERR_INVALID_RECORD;
 		}
+		else if (pid >= 0 && base_seq != ek_seq_add(set->last_sequence, 1))
+		{
+			/* the batches are checked as one: they must follow each other */
+			*detail = "batches of one producer out of sequence";
+			return EK_ERR_OUT_OF_ORDER_SEQUENCE;
+		}
 		set->nrecords += count;
-		if (set->base_sequence >= 0)
-			set->last_sequence = base_seq + count - 1;
+		if (pid >= 0)
+			set->last_sequence = ek_seq_add(base_seq, count - 1);
 	}
 	return EK_ERR_NONE;
 }

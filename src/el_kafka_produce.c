@@ -7,6 +7,12 @@
  * such partition, a record too large) is that partition's error code and
  * the others are still written.  Offsets are assigned at append, as
  * produce() does; the response carries the first one of each partition.
+ *
+ * Batches carrying a producer id (the idempotent producer) are checked
+ * against the producer's sequence numbers before anything is written
+ * (el_kafka_idempotence.c): a batch written before is acknowledged with its
+ * first offset and not written again.  They are remembered only once the
+ * request's transaction has committed.
  */
 #include "postgres.h"
 
@@ -19,6 +25,7 @@ typedef struct EkProducePart
 	EkBatchSet	set;
 	int16		error;
 	int64		base_offset;
+	bool		duplicate;		/* written before: acknowledged, not written */
 } EkProducePart;
 
 static void
@@ -87,18 +94,48 @@ ek_produce(EkRequest *req, StringInfo out)
 		}
 	}
 
+	/* the idempotent producer's sequence checks, before writing */
+	ek_idem_start_request();
+	for (t = 0; t < ntopics; t++)
+		for (i = 0; i < nparts[t]; i++)
+		{
+			EkProducePart *p = &parts[t][i];
+
+			if (p->error != EK_ERR_NONE || p->set.producer_id < 0)
+				continue;
+			p->error = ek_idem_check(p->topic, p->partition, &p->set, &p->base_offset);
+			if (p->error == EK_ERR_NONE && p->base_offset >= 0)
+				p->duplicate = true;
+			else if (p->error != EK_ERR_NONE)
+				ereport(DEBUG1,
+						(errmsg("eventlog kafka listener: refused records of producer " INT64_FORMAT " epoch %d sequence %d for partition %d of topic \"%s\": error %d",
+								p->set.producer_id, p->set.producer_epoch,
+								p->set.base_sequence, p->partition, p->topic,
+								p->error)));
+		}
+
 	ek_begin();
 	for (t = 0; t < ntopics; t++)
 		for (i = 0; i < nparts[t]; i++)
 		{
 			EkProducePart *p = &parts[t][i];
 
-			if (p->error == EK_ERR_NONE)
+			if (p->error == EK_ERR_NONE && !p->duplicate)
 				p->error = ek_try(ek_produce_one, p);
 			if (p->error != EK_ERR_NONE)
 				p->base_offset = -1;
 		}
 	ek_commit();
+
+	/* committed: these batches are now the ones a retry would repeat */
+	for (t = 0; t < ntopics; t++)
+		for (i = 0; i < nparts[t]; i++)
+		{
+			EkProducePart *p = &parts[t][i];
+
+			if (p->error == EK_ERR_NONE && !p->duplicate && p->set.producer_id >= 0)
+				ek_idem_record(p->topic, p->partition, &p->set, p->base_offset);
+		}
 
 	/* acks = 0: the client waits for nothing */
 	if (acks == 0)

@@ -103,6 +103,7 @@ static const EkApi ek_apis[] = {
 	{EK_API_LEAVE_GROUP, 0, 1, 4},
 	{EK_API_SYNC_GROUP, 0, 3, 4},
 	{EK_API_API_VERSIONS, 0, 3, 3},
+	{EK_API_INIT_PRODUCER_ID, 0, 1, 2},
 };
 
 #define EK_NAPIS lengthof(ek_apis)
@@ -412,6 +413,8 @@ ek_dispatch(EkConn *c, EkRequest *req)
 			return ek_heartbeat(req, &c->out);
 		case EK_API_LEAVE_GROUP:
 			return ek_leave_group(req, &c->out);
+		case EK_API_INIT_PRODUCER_ID:
+			return ek_init_producer_id(req, &c->out);
 		default:
 			return EK_MALFORMED;	/* not reached: checked before */
 	}

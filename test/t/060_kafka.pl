@@ -9,7 +9,10 @@
 # end of a partition gets new records as soon as they are committed; offsets
 # are found by timestamp; keyed records produced with librdkafka's
 # murmur2_random partitioner land where eventlog.produce puts them; the
-# listener's role needs grants on a topic like any SQL caller.  Garbage
+# listener's role needs grants on a topic like any SQL caller; an
+# idempotent kcat producer works, and the sequence checks of the idempotent
+# producer (duplicates, gaps, epochs, unknown producers) hold for hand-made
+# batches, also across a listener restart.  Garbage
 # bytes, oversize and truncated frames, unknown API keys, abrupt
 # disconnects and a fuzz of mutated valid requests leave the server and
 # its other clients working.
@@ -160,6 +163,22 @@ is($rc, 0, 'keyed records produced with murmur2_random') or diag($err);
 is( sql(q{SELECT count(*) FROM generate_series(0, 3) p, eventlog.fetch('keyed', p, 0) f
 			WHERE f.partition <> (SELECT partition FROM eventlog.produce('keyed', 'x'::text, f.key))}),
 	'0', 'every key is in the partition eventlog.produce picks for it');
+
+# ---- the idempotent producer ----
+sql(q{SELECT eventlog.create_topic('idem', 1)});
+sql(q{GRANT SELECT, INSERT ON eventlog_topics.idem TO kafka_client});
+($rc, $out, $err) = kcat("i1:v1\ni2:v2\n:v3\n", '-P', '-t', 'idem', '-p', '0', '-K:',
+	'-H', 'h=1', '-X', 'enable.idempotence=true', '-X', 'debug=eos');
+is($rc, 0, 'kcat -P -X enable.idempotence=true succeeds') or diag($err);
+like($err, qr/Acquired PID\{Id:\d+,Epoch:0\}/, 'kcat was given a producer id and epoch 0');
+($rc, $out, $err) = kcat("i4:v4\n", '-P', '-t', 'idem', '-p', '0', '-K:',
+	'-X', 'enable.idempotence=true');
+is($rc, 0, 'a second idempotent kcat gets its own producer id and succeeds') or diag($err);
+is( sql(q{SELECT string_agg(concat_ws('|', "offset", coalesce(key, '<null>'),
+				convert_from(value, 'UTF8'), coalesce(headers::text, '-')), E'\n' ORDER BY "offset")
+			FROM eventlog.fetch('idem', 0, 0)}),
+	qq{0|i1|v1|{"h": "1"}\n1|i2|v2|{"h": "1"}\n2||v3|{"h": "1"}\n3|i4|v4|-},
+	'records of idempotent producers are stored once, with their offsets, keys, values and headers');
 
 # ---- privileges ----
 ($rc, $out, $err) = kcat("x\n", '-P', '-t', 'secret', '-p', '0');
@@ -378,6 +397,121 @@ ok(defined $resp && length($resp) >= 6 && unpack('N n', $resp) == 13
 	'an unknown API key gets error 35');
 close($s);
 
+# ---- the idempotent producer, by hand ----
+
+# A Produce v3 request (acks=all) of one batch of @values to partition 0
+# of $topic, from producer $pid with $epoch, starting at sequence $seq.
+sub idem_produce_frame
+{
+	my ($corr, $topic, $pid, $epoch, $seq, @values) = @_;
+	my $batch = idem_batch($pid, $epoch, $seq, @values);
+	my $body = pack('n n N N n/a* N N N/a*', 0xFFFF, 0xFFFF, 5000, 1, $topic, 1, 0, $batch);
+	return frame(0, 3, $corr, $body);
+}
+
+# A record batch of @values from producer $pid with $epoch, at sequence $seq.
+sub idem_batch
+{
+	my ($pid, $epoch, $seq, @values) = @_;
+	my $recs = '';
+	for my $i (0 .. $#values)
+	{
+		my $v = $values[$i];
+		my $rec = "\0" . varint(0) . varint($i) . varint(-1) . varint(length $v) . $v . varint(0);
+		$recs .= varint(length $rec) . $rec;
+	}
+	my $now = int(time() * 1000);
+	my $tail = pack('n N q> q> q> n N N', 0, $#values, $now, $now, $pid, $epoch, $seq,
+		scalar(@values)) . $recs;
+	my $batch_after_len = pack('N C N', 0, 2, crc32c($tail)) . $tail;
+	return pack('q> N', 0, length $batch_after_len) . $batch_after_len;
+}
+
+# Sends a request and returns its response's body after the correlation id.
+sub roundtrip
+{
+	my ($sock, $req) = @_;
+	print $sock $req;
+	my $r = read_frame($sock, 5);
+	return defined $r && length($r) >= 4 ? substr($r, 4) : undef;
+}
+
+# Error code and base offset of a one-partition Produce v3 response.
+sub produce_result
+{
+	my ($body) = @_;
+	return ('none', -1) unless defined $body;
+	my ($nt, $tname, $np, $pidx, $perr, $poff) = unpack('N n/a* N N n q>', $body);
+	return ($perr, $poff);
+}
+
+$s = connect_broker();
+$resp = roundtrip($s, frame(18, 0, 30, ''));
+my %apis;
+if (defined $resp)
+{
+	my ($aerr, $n) = unpack('n N', $resp);
+	for my $i (0 .. $n - 1)
+	{
+		my ($k, $lo, $hi) = unpack('n n n', substr($resp, 6 + 6 * $i, 6));
+		$apis{$k} = "$lo-$hi";
+	}
+}
+is($apis{22}, '0-1', 'ApiVersions advertises InitProducerId 0 to 1');
+
+$resp = roundtrip($s, frame(22, 1, 31, pack('n N', 0xFFFF, 60000)));
+my ($thr, $ierr, $pid, $epoch) = defined $resp ? unpack('N n q> n', $resp) : ();
+ok(defined $ierr && $ierr == 0 && $pid >= 0 && $epoch == 0,
+	'InitProducerId with a null transactional id gives a producer id and epoch 0');
+$resp = roundtrip($s, frame(22, 0, 32, pack('n N', 0xFFFF, 60000)));
+my (undef, undef, $pid2) = defined $resp ? unpack('N n q> n', $resp) : ();
+ok(defined $pid2 && $pid2 != $pid, 'each InitProducerId gives a new producer id');
+$resp = roundtrip($s, frame(22, 1, 33, pack('n/a* N', 'txn-1', 60000)));
+($thr, $ierr, my $tpid) = defined $resp ? unpack('N n q>', $resp) : ();
+is("$ierr/$tpid", '53/-1',
+	'InitProducerId with a transactional id gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53)');
+
+sql(q{SELECT eventlog.create_topic('idem2', 1)});
+sql(q{GRANT SELECT, INSERT ON eventlog_topics.idem2 TO kafka_client});
+my ($e, $o) = produce_result(roundtrip($s, idem_produce_frame(40, 'idem2', $pid, 0, 0, 'a', 'b')));
+is("$e/$o", '0/0', 'a first batch of a producer is written');
+($e, $o) = produce_result(roundtrip($s, idem_produce_frame(41, 'idem2', $pid, 0, 0, 'a', 'b')));
+is("$e/$o", '0/0', 'the same batch again is acknowledged with its first offset');
+($e, $o) = produce_result(roundtrip($s, idem_produce_frame(42, 'idem2', $pid, 0, 2, 'c')));
+is("$e/$o", '0/2', 'the next batch in sequence is written');
+($e, $o) = produce_result(roundtrip($s, idem_produce_frame(43, 'idem2', $pid, 0, 0, 'a', 'b')));
+is("$e/$o", '0/0', 'a duplicate of one of the last five batches is still recognised');
+is(sql(q{SELECT string_agg(convert_from(value, 'UTF8'), ',' ORDER BY "offset")
+			FROM eventlog.fetch('idem2', 0, 0)}),
+	'a,b,c', 'duplicates are not written twice');
+($e, $o) = produce_result(roundtrip($s, idem_produce_frame(44, 'idem2', $pid, 0, 5, 'gap')));
+is("$e/$o", '45/-1', 'a sequence gap gets OUT_OF_ORDER_SEQUENCE_NUMBER (45)');
+($e, $o) = produce_result(roundtrip($s, idem_produce_frame(45, 'idem2', $pid2, 0, 7, 'unknown')));
+is("$e/$o", '59/-1', 'an unknown producer not starting at sequence 0 gets UNKNOWN_PRODUCER_ID (59)');
+($e, $o) = produce_result(roundtrip($s, idem_produce_frame(46, 'idem2', $pid, 1, 3, 'new epoch')));
+is($e, 45, 'a new epoch must start at sequence 0');
+($e, $o) = produce_result(roundtrip($s, idem_produce_frame(47, 'idem2', $pid, 1, 0, 'd')));
+is("$e/$o", '0/3', 'a new epoch starting at sequence 0 is written');
+($e, $o) = produce_result(roundtrip($s, idem_produce_frame(48, 'idem2', $pid, 0, 3, 'stale')));
+is("$e/$o", '47/-1', 'a stale epoch gets INVALID_PRODUCER_EPOCH (47)');
+($e, $o) = produce_result(roundtrip($s, idem_produce_frame(49, 'idem2', $pid, 0, 0, 'a', 'b')));
+is($e, 47, 'and so does a batch of the old epoch sent again');
+($e, $o) = produce_result(roundtrip($s, idem_produce_frame(50, 'idem2', $pid, 1, 0, 'd')));
+is("$e/$o", '0/3', 'the new epoch\'s batch sent again is acknowledged with its offset');
+is(sql(q{SELECT string_agg(convert_from(value, 'UTF8'), ',' ORDER BY "offset")
+			FROM eventlog.fetch('idem2', 0, 0)}),
+	'a,b,c,d', 'only accepted batches were written, each once');
+# the same partition twice in one request, from one producer
+$resp = roundtrip($s, frame(0, 3, 51,
+		pack('n n N N n/a* N', 0xFFFF, 0xFFFF, 5000, 1, 'idem2', 2)
+		  . pack('N N/a*', 0, idem_batch($pid, 1, 1, 'e'))
+		  . pack('N N/a*', 0, idem_batch($pid, 1, 2, 'f'))));
+my @twice = defined $resp ? unpack('N n/a* N N n q> q> N n q>', $resp) : ();
+is(join('/', @twice[4, 5, 8, 9]), '0/4/42/-1',
+	'the same partition twice in one request: the first is written, the second gets error 42');
+is(sql(q{SELECT count(*) FROM eventlog.fetch('idem2', 0, 0)}), '5', 'and is not written');
+close($s);
+
 # Garbage, oversize frames, truncated frames, abrupt disconnects.
 srand(60);
 $s = connect_broker();
@@ -453,6 +587,36 @@ is( $node->safe_psql('postgres',
 	'1', 'the listener is still running');
 my $log = substr(slurp_file($node->logfile), $log_start);
 unlike($log, qr/terminated by signal|exited with exit code/, 'the listener never crashed or restarted after the restart');
+
+# ---- producer ids across a listener restart ----
+# (after the check above: the listener is stopped on purpose here)
+$s = connect_broker();
+$resp = roundtrip($s, frame(22, 1, 60, pack('n N', 0xFFFF, 60000)));
+my (undef, undef, $pid_before) = defined $resp ? unpack('N n q> n', $resp) : ();
+close($s);
+$node->safe_psql('postgres',
+	q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'eventlog kafka listener'});
+my $back = 0;
+for (1 .. 100)
+{
+	my ($rc2) = kcat('', '-L', '-m', '2');
+	if ($rc2 == 0) { $back = 1; last; }
+	usleep(200_000);
+}
+ok($back, 'the listener is back after being stopped');
+$s = connect_broker();
+$resp = roundtrip($s, frame(22, 1, 61, pack('n N', 0xFFFF, 60000)));
+my (undef, $err_after, $pid_after) = defined $resp ? unpack('N n q> n', $resp) : ();
+ok(defined $pid_after && $err_after == 0 && $pid_after > $pid_before,
+	"producer ids are not handed out again after a listener restart ($pid_before, then $pid_after)");
+($e, $o) = produce_result(roundtrip($s, idem_produce_frame(62, 'idem2', $pid, 1, 1, 'after restart')));
+is("$e/$o", '59/-1',
+	'a producer the restarted listener does not know gets UNKNOWN_PRODUCER_ID for a later sequence');
+close($s);
+($rc, $out, $err) = kcat("i5:v5\n", '-P', '-t', 'idem', '-p', '0', '-K:',
+	'-X', 'enable.idempotence=true');
+is($rc, 0, 'kcat -X enable.idempotence=true produces after the restart') or diag($err);
+is(sql(q{SELECT count(*) FROM eventlog.fetch('idem', 0, 0)}), '5', 'once');
 
 $node->stop;
 done_testing();
