@@ -70,6 +70,7 @@ el_create_segment_apart(Oid leaf, int64 lo, int64 hi)
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
 	ElSegmentJob job;
+	BgwHandleStatus status;
 	pid_t		pid;
 
 	if (!IsUnderPostmaster || el_holds_lock_on(leaf))
@@ -92,9 +93,11 @@ el_create_segment_apart(Oid leaf, int64 lo, int64 hi)
 
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 		return false;
-	if (WaitForBackgroundWorkerStartup(handle, &pid) != BGWH_STARTED)
-		return false;
-	if (WaitForBackgroundWorkerShutdown(handle) != BGWH_STOPPED)
+	/* a quick worker may be done before its start is seen */
+	status = WaitForBackgroundWorkerStartup(handle, &pid);
+	if (status == BGWH_STARTED)
+		status = WaitForBackgroundWorkerShutdown(handle);
+	if (status != BGWH_STOPPED)
 		return false;
 
 	/*
