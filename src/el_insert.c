@@ -493,7 +493,9 @@ el_append(Relation rel, int32 partition, ElNewRecord *recs, int nrecs,
  * must be able to append the source's records at the very same offsets after
  * its own transaction failed halfway.  Pages past the cut are taken over by
  * later appends.  Refuses if any record from to_offset on committed or may
- * still commit.
+ * still commit.  A floor above to_offset goes too: the failed pass raised
+ * it (a metapage change, which no abort undoes) past offsets it never
+ * committed.
  */
 void
 el_rewind_aborted_tail(Relation rel, int64 to_offset)
@@ -505,6 +507,15 @@ el_rewind_aborted_tail(Relation rel, int64 to_offset)
 	BlockNumber cut = InvalidBlockNumber;
 	int			cut_index = 0;
 	ElPageView *view = palloc(sizeof(ElPageView));
+
+	if (meta->floor_offset > to_offset)
+	{
+		ElWal		wal;
+
+		el_wal_start(&wal, rel);
+		ElPageGetMeta(el_wal_register(&wal, metabuf, false))->floor_offset = to_offset;
+		el_wal_finish(&wal);
+	}
 
 	if (meta->last_block < EL_FIRST_DATA_BLOCK)
 	{
