@@ -361,12 +361,13 @@ SELECT profile_id, plan, monthly_fee, topic_partition, topic_offset
 
 \echo
 \echo '== 16. Administration =='
-\echo 'Topics, partitions, groups and captures. alter_topic() records a retention by time and size'
-\echo '(as kafka-configs --alter does). Nothing enforces it yet: records stay until the topic is'
-\echo 'truncated or dropped.'
+\echo 'Topics, partitions, segments, groups and captures. alter_topic() sets a retention by time and'
+\echo 'size (as kafka-configs --alter does): the worker drops whole segments past it, never rows.'
 SELECT eventlog.alter_topic('profile-changes', retention => '30 days', retention_bytes => NULL);
 SELECT * FROM eventlog.topics ORDER BY topic;
 SELECT * FROM eventlog.partitions ORDER BY topic, partition;
+SELECT topic, partition, segment, base_offset, end_offset, next_offset, size_bytes
+  FROM eventlog.segments WHERE earliest_offset IS NOT NULL ORDER BY topic, partition, base_offset;
 SELECT * FROM eventlog.groups ORDER BY "group";
 SELECT * FROM eventlog.captures;
 
@@ -398,6 +399,6 @@ END
 $$;
 
 \echo
-\echo 'Done. Mirrors copy topics from another server (eventlog.create_mirror); retention enforced'
-\echo 'by dropping whole segments is planned next. See README.md and doc/eventlog.md.'
+\echo 'Done. Mirrors copy topics from another server (eventlog.create_mirror), and Kafka clients'
+\echo 'can speak to the same topics (doc/kafka.md). See README.md and doc/eventlog.md.'
 \echo 'To keep a cluster to play with after the tour: EVENTLOG_KEEP=1 bash test/run demo'
