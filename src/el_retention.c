@@ -62,7 +62,6 @@ typedef struct ElRetention
 typedef struct ElDropped
 {
 	int32		partition;
-	char	   *segment;
 	int64		lo;
 	int64		hi;
 } ElDropped;
@@ -219,7 +218,6 @@ el_retain_partition(ElTopic *topic, int32 partition, ElRetention *ret, bool ahea
 		total -= sizes[i];
 		d = palloc(sizeof(ElDropped));
 		d->partition = partition;
-		d->segment = psprintf("%u", log.segments[i].relid);
 		d->lo = log.segments[i].lo;
 		d->hi = log.segments[i].hi;
 		*dropped = lappend(*dropped, d);
