@@ -44,6 +44,7 @@
 #include "utils/varlena.h"
 
 #include "el_kafka.h"
+#include "eventlog.h"
 
 PGDLLEXPORT void eventlog_kafka_main(Datum arg);
 
@@ -869,13 +870,6 @@ ElKafkaInit(void)
 	if (eventlog_kafka_port <= 0)
 		return;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 5;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "eventlog");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "eventlog_kafka_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "eventlog kafka listener");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "eventlog kafka listener");
+	el_describe_worker(&worker, "eventlog_kafka_main", "eventlog kafka listener", 5);
 	RegisterBackgroundWorker(&worker);
 }

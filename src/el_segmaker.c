@@ -76,14 +76,8 @@ el_create_segment_apart(Oid leaf, int64 lo, int64 hi)
 	if (!IsUnderPostmaster || el_holds_lock_on(leaf))
 		return false;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "eventlog");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "eventlog_segment_maker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "eventlog segment maker");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "eventlog segment maker");
+	el_describe_worker(&worker, "eventlog_segment_maker_main", "eventlog segment maker",
+					   BGW_NEVER_RESTART);
 	worker.bgw_notify_pid = MyProcPid;
 	job.dboid = MyDatabaseId;
 	job.leaf = leaf;

@@ -332,15 +332,9 @@ el_start_worker(Oid dboid)
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	/* The launcher restarts it, unless its database is gone. */
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "eventlog");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "eventlog_worker_main");
+	el_describe_worker(&worker, "eventlog_worker_main", "eventlog worker", BGW_NEVER_RESTART);
 	snprintf(worker.bgw_name, BGW_MAXLEN, "eventlog worker for database %u", dboid);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "eventlog worker");
 	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
 	worker.bgw_notify_pid = 0;
 
@@ -591,6 +585,25 @@ eventlog_worker_main(Datum arg)
 	}
 }
 
+/*
+ * Describes one of eventlog's background workers: connected to a database,
+ * started once recovery is over, run from this library.  restart_time is
+ * in seconds, or BGW_NEVER_RESTART.
+ */
+void
+el_describe_worker(BackgroundWorker *worker, const char *function, const char *type,
+				   int restart_time)
+{
+	memset(worker, 0, sizeof(BackgroundWorker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = restart_time;
+	snprintf(worker->bgw_library_name, BGW_MAXLEN, "eventlog");
+	snprintf(worker->bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(worker->bgw_name, BGW_MAXLEN, "%s", type);
+	snprintf(worker->bgw_type, BGW_MAXLEN, "%s", type);
+}
+
 /* ---- Setup ---- */
 
 /* Registers the launcher and shared memory (under shared_preload_libraries). */
@@ -607,13 +620,6 @@ ElWorkerInit(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = el_worker_shmem_startup;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 5;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "eventlog");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "eventlog_launcher_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "eventlog launcher");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "eventlog launcher");
+	el_describe_worker(&worker, "eventlog_launcher_main", "eventlog launcher", 5);
 	RegisterBackgroundWorker(&worker);
 }

@@ -196,6 +196,9 @@ extern void ElWorkerInit(void);
 extern bool el_worker_available(void);
 extern void el_worker_wake(void);
 extern void el_worker_want_segments(void);
+struct BackgroundWorker;
+extern void el_describe_worker(struct BackgroundWorker *worker, const char *function,
+							   const char *type, int restart_time);
 extern bool el_notify_pass(bool recheck);
 extern bool el_mirror_pass(void);
 
