@@ -147,42 +147,70 @@ el_log_reader_end(ElLogReader *reader)
  * Last stable offset of a partition now (not under a snapshot): the offset
  * of the first record whose transaction is still running, or the high
  * watermark.  Each segment is read from its settled prefix on (see
- * el_last_stable_offset).  *meta gets the partition's offsets.
+ * el_last_stable_offset).  *meta gets the partition's offsets, as
+ * el_log_meta gives them, from the same one pass over the segments.
  */
 int64
 el_log_last_stable_offset(ElLog *log, ElMetaInfo *meta, TransactionId *held_by)
 {
+	ElMetaInfo	tailmeta;
+	int			tail = 0;
+	bool		have_earliest = false;
+	int64		earliest = 0;
+	int64		lso = -1;
 	int			i;
 
-	el_log_meta(log, meta);
 	*held_by = InvalidTransactionId;
+	memset(&tailmeta, 0, sizeof(tailmeta));
 	for (i = 0; i < log->nsegments; i++)
 	{
 		Relation	rel = el_log_open_segment(log, i, AccessShareLock);
 		ElMetaInfo	segmeta;
-		int64		lso;
 
 		if (rel == NULL)
 			continue;
 		el_read_meta(rel, &segmeta);
-		lso = el_last_stable_offset(rel, &segmeta, held_by);
-		if (TransactionIdIsValid(*held_by))
+
+		/* the tail: the last segment in use, else the first */
+		if (i == 0 || el_segment_used(&log->segments[i], &segmeta))
 		{
-			relation_close(rel, AccessShareLock);
-			return lso;
+			tail = i;
+			tailmeta = segmeta;
+		}
+		if (!have_earliest && segmeta.exists && segmeta.earliest_offset < segmeta.next_offset)
+		{
+			have_earliest = true;
+			earliest = segmeta.earliest_offset;
 		}
 
-		/*
-		 * A full segment with nothing running gets no more records: say so,
-		 * so that the next look at it reads its metapage only.
-		 */
-		if (segmeta.exists && segmeta.next_offset >= log->segments[i].hi &&
-			segmeta.last_block >= EL_FIRST_DATA_BLOCK &&
-			segmeta.settled_block <= segmeta.last_block)
-			el_note_settled(rel, segmeta.last_block + 1);
+		if (lso < 0)
+		{
+			TransactionId holder;
+			int64		seglso = el_last_stable_offset(rel, &segmeta, &holder);
+
+			if (TransactionIdIsValid(holder))
+			{
+				lso = seglso;
+				*held_by = holder;
+			}
+
+			/*
+			 * A full segment with nothing running gets no more records:
+			 * say so, so that the next look at it reads its metapage only.
+			 */
+			else if (segmeta.exists && segmeta.next_offset >= log->segments[i].hi &&
+					 segmeta.last_block >= EL_FIRST_DATA_BLOCK &&
+					 segmeta.settled_block <= segmeta.last_block)
+				el_note_settled(rel, segmeta.last_block + 1);
+		}
 		relation_close(rel, AccessShareLock);
 	}
-	return meta->next_offset;
+
+	*meta = tailmeta;
+	if (log->nsegments > 0)
+		meta->next_offset = Max(meta->next_offset, log->segments[tail].lo);
+	meta->earliest_offset = have_earliest ? earliest : meta->next_offset;
+	return lso >= 0 ? lso : meta->next_offset;
 }
 
 /*
