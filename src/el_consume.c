@@ -96,88 +96,150 @@ el_read_partition(ReturnSetInfo *rsinfo, text *topic_text, ElLog *log, int32 par
 }
 
 /*
+ * The position of a partition as read (committed, or the earliest retained
+ * offset), after checking that it is not beyond the log.
+ */
+static int64
+el_start_position(const char *grp, ElTopic *topic, int32 p, ElMetaInfo *meta,
+				  bool found, int64 committed)
+{
+	if (!found)
+		return meta->earliest_offset;
+
+	/*
+	 * A position beyond the log means the log forgot offsets it handed out
+	 * (a restore without restore_offsets()): reading on would skip the
+	 * records produced there next.
+	 */
+	if (committed > meta->next_offset)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("committed offset " INT64_FORMAT " of consumer group \"%s\" is beyond the high watermark " INT64_FORMAT " of partition %d of topic \"%s\"",
+						committed, grp, meta->next_offset, p, topic->name),
+				 errdetail("The partition lost offsets it had handed out, as happens when a database is restored from a dump."),
+				 errhint("Run SELECT * FROM eventlog.restore_offsets() once after a restore.")));
+
+	/* Below the earliest retained record: start at the earliest. */
+	return Max(committed, meta->earliest_offset);
+}
+
+/*
  * One round of reading for consume(): the partitions' positions are taken
  * (with commit, by locking their committed-offset rows, skipping those
  * another transaction holds, and checking ownership after the lock), then
  * records are read fairly: first up to an equal share of max_records from
  * each partition, then whatever budget is left, in partition order.  With
  * commit, the new positions are committed.  Returns the number of records.
+ *
+ * The group's catalog is read and written a statement per step for all
+ * partitions together, and a partition with nothing past its position is
+ * neither locked nor written: a call that finds one new record costs about
+ * what a call that finds none does.
  */
 static int
 el_consume_partitions(ReturnSetInfo *rsinfo, text *topic_text, const char *grp,
 					  const char *member, ElTopic *topic, int32 *parts, int nparts,
 					  bool commit, int max_records)
 {
-	int64	   *next = palloc(sizeof(int64) * Max(nparts, 1));
-	int64	   *start = palloc(sizeof(int64) * Max(nparts, 1));
-	int64	   *seq = palloc0(sizeof(int64) * Max(nparts, 1));
-	int		   *count = palloc0(sizeof(int) * Max(nparts, 1));
-	bool	   *taken = palloc0(sizeof(bool) * Max(nparts, 1));
-	bool	   *open = palloc0(sizeof(bool) * Max(nparts, 1));
-	ElLog	   *logs = palloc0(sizeof(ElLog) * Max(nparts, 1));
-	int			share = Max(1, max_records / Max(nparts, 1));
+	int			n = Max(nparts, 1);
+	int64	   *next = palloc(sizeof(int64) * n);
+	int64	   *start = palloc(sizeof(int64) * n);
+	int64	   *committed = palloc(sizeof(int64) * n);
+	int64	   *seq = palloc0(sizeof(int64) * n);
+	bool	   *found = palloc0(sizeof(bool) * n);
+	bool	   *open = palloc0(sizeof(bool) * n);
+	ElLog	   *logs = palloc0(sizeof(ElLog) * n);
+	ElMetaInfo *metas = palloc0(sizeof(ElMetaInfo) * n);
+	int			share = Max(1, max_records / n);
 	int			got = 0;
 	int			pass;
 	int			i;
 
 	for (i = 0; i < nparts; i++)
 	{
-		int32		p = parts[i];
-		ElMetaInfo	meta;
-		int64		committed;
-
-		el_log_open(&logs[i], topic, p);
-		el_log_meta(&logs[i], &meta);
-		if (commit)
-		{
-			/* Lock first, then check ownership, then read: the fence. */
-			if (!el_offset_lock(grp, topic->name, p, meta.earliest_offset, false,
-								&committed, &seq[i]))
-				continue;
-			if (member)
-			{
-				char	   *owner = el_group_partition_owner(grp, topic, p);
-
-				if (owner == NULL || strcmp(owner, member) != 0)
-					continue;
-			}
-		}
-		else if (!el_offset_get(grp, topic->name, p, &committed))
-			committed = meta.earliest_offset;
-
-		/*
-		 * A position beyond the log means the log forgot offsets it handed
-		 * out (a restore without restore_offsets()): reading on would skip
-		 * the records produced there next.
-		 */
-		if (committed > meta.next_offset)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("committed offset " INT64_FORMAT " of consumer group \"%s\" is beyond the high watermark " INT64_FORMAT " of partition %d of topic \"%s\"",
-							committed, grp, meta.next_offset, p, topic->name),
-					 errdetail("The partition lost offsets it had handed out, as happens when a database is restored from a dump."),
-					 errhint("Run SELECT * FROM eventlog.restore_offsets() once after a restore.")));
-
-		/* Below the earliest retained record: start at the earliest. */
-		next[i] = start[i] = Max(committed, meta.earliest_offset);
-		taken[i] = open[i] = true;
+		el_log_open(&logs[i], topic, parts[i]);
+		el_log_meta(&logs[i], &metas[i]);
 	}
 
+	/* Positions as committed; partitions with something past theirs. */
+	el_offsets_get(grp, topic->name, parts, nparts, committed, found);
+	for (i = 0; i < nparts; i++)
+	{
+		start[i] = el_start_position(grp, topic, parts[i], &metas[i], found[i], committed[i]);
+		/* A group new to the partition gets its row at the first lock. */
+		open[i] = start[i] < metas[i].next_offset || (commit && !found[i]);
+	}
+
+	if (commit)
+	{
+		int32	   *want = palloc(sizeof(int32) * n);
+		int64	   *initial = palloc(sizeof(int64) * n);
+		bool	   *locked = palloc(sizeof(bool) * n);
+		int64	   *lockedpos = palloc(sizeof(int64) * n);
+		int64	   *lockedseq = palloc(sizeof(int64) * n);
+		int32	   *owned = NULL;
+		int			nowned = 0;
+		int			nwant = 0;
+		int			j;
+
+		/* Lock first, then check ownership, then read: the fence. */
+		for (i = 0; i < nparts; i++)
+			if (open[i])
+			{
+				want[nwant] = parts[i];
+				initial[nwant] = metas[i].earliest_offset;
+				nwant++;
+			}
+		if (nwant > 0)
+			el_offsets_lock(grp, topic->name, want, nwant, initial, locked, lockedpos, lockedseq);
+		if (nwant > 0 && member)
+			nowned = el_group_member_partitions(grp, member, topic, &owned);
+		for (i = 0, j = 0; i < nparts; i++)
+		{
+			if (!open[i])
+				continue;
+			open[i] = false;
+			if (!locked[j])
+			{
+				j++;
+				continue;
+			}
+			if (member)
+			{
+				int			k;
+
+				for (k = 0; k < nowned && owned[k] != parts[i]; k++)
+					;
+				if (k == nowned)
+				{
+					j++;
+					continue;
+				}
+			}
+			start[i] = el_start_position(grp, topic, parts[i], &metas[i], true, lockedpos[j]);
+			seq[i] = lockedseq[j];
+			open[i] = true;
+			j++;
+		}
+	}
+
+	for (i = 0; i < nparts; i++)
+		next[i] = start[i];
 	for (pass = 0; pass < 2; pass++)
 	{
 		for (i = 0; i < nparts && got < max_records; i++)
 		{
 			int			want = pass == 0 ? share : max_records - got;
-			int			n;
+			int			got_here;
 
 			if (!open[i])
 				continue;
 			want = Min(want, max_records - got);
-			n = el_read_partition(rsinfo, topic_text, &logs[i], parts[i], next[i], want, &next[i]);
-			if (n < want)
+			got_here = el_read_partition(rsinfo, topic_text, &logs[i], parts[i], next[i], want,
+										 &next[i]);
+			if (got_here < want)
 				open[i] = false;	/* nothing more there now */
-			count[i] += n;
-			got += n;
+			got += got_here;
 		}
 	}
 
@@ -186,9 +248,22 @@ el_consume_partitions(ReturnSetInfo *rsinfo, text *topic_text, const char *grp,
 	 * skipped, so a trailing aborted record does not leave a lag behind.
 	 */
 	if (commit)
+	{
+		int32	   *moved = palloc(sizeof(int32) * n);
+		int64	   *moved_to = palloc(sizeof(int64) * n);
+		int64	   *moved_seq = palloc(sizeof(int64) * n);
+		int			nmoved = 0;
+
 		for (i = 0; i < nparts; i++)
-			if (taken[i] && next[i] > start[i])
-				el_offset_set(grp, topic->name, parts[i], next[i], seq[i]);
+			if (next[i] > start[i])
+			{
+				moved[nmoved] = parts[i];
+				moved_to[nmoved] = next[i];
+				moved_seq[nmoved] = seq[i];
+				nmoved++;
+			}
+		el_offsets_set(grp, topic->name, moved, nmoved, moved_to, moved_seq);
+	}
 	for (i = 0; i < nparts; i++)
 		el_log_close(&logs[i]);
 	return got;
@@ -263,8 +338,7 @@ eventlog_consume(PG_FUNCTION_ARGS)
 			nparts = el_group_join(grp, member, &topic, &parts);
 		else
 		{
-			el_group_ensure(grp);
-			el_group_require_access(grp);
+			el_group_ensure_access(grp);
 			el_group_require_empty(grp, "Consuming without a member");
 			nparts = topic.npartitions;
 			parts = palloc(sizeof(int32) * nparts);
@@ -345,7 +419,7 @@ eventlog_commit(PG_FUNCTION_ARGS)
 	 * Lock the offset row first, then check ownership: a rebalance that
 	 * committed while this waited for the lock is seen.
 	 */
-	(void) el_offset_lock(grp, topic.name, partition, offset, true, &current, &seq);
+	el_offset_lock(grp, topic.name, partition, offset, &current, &seq);
 	if (member)
 		el_group_check_ownership(grp, member, &topic, partition);
 	else

@@ -45,6 +45,7 @@ typedef enum ElQuery
 	Q_GROUP_SET_TIMEOUT,
 	Q_LIVE_COUNT,
 	Q_MEMBER_JOIN,
+	Q_MEMBER_FRESH,
 	Q_MEMBER_LIVE,
 	Q_MEMBER_HEARTBEAT,
 	Q_MEMBER_LEAVE,
@@ -55,11 +56,11 @@ typedef enum ElQuery
 	Q_ASSIGN_TRIM,
 	Q_MINE,
 	Q_OWNER,
-	Q_OFFSET_GET,
-	Q_OFFSET_ENSURE,
-	Q_OFFSET_LOCK,
+	Q_OFFSETS_GET,
+	Q_OFFSETS_ENSURE,
+	Q_OFFSETS_LOCK,
+	Q_OFFSETS_SET,
 	Q_OFFSET_LOCK_WAIT,
-	Q_OFFSET_SET,
 	Q_OFFSET_RESET,
 	Q_EXPIRED,
 	EL_NQUERIES
@@ -84,7 +85,9 @@ static const ElQueryDef el_queries[EL_NQUERIES] = {
 	1, {TEXTOID}},
 	[Q_GROUP_BUMP] = {"UPDATE eventlog.consumer_group SET generation = generation + 1 WHERE grp = $1 RETURNING generation",
 	1, {TEXTOID}},
-	[Q_GROUP_DELETE] = {"DELETE FROM eventlog.consumer_group WHERE grp = $1",
+	/* Members and assignments go by cascade, offsets here (no foreign key). */
+	[Q_GROUP_DELETE] = {"WITH o AS (DELETE FROM eventlog.group_offset WHERE grp = $1) "
+		"DELETE FROM eventlog.consumer_group WHERE grp = $1",
 	1, {TEXTOID}},
 	[Q_GROUP_SET_TIMEOUT] = {"UPDATE eventlog.consumer_group SET session_timeout = $2 WHERE grp = $1",
 	2, {TEXTOID, INTERVALOID}},
@@ -96,6 +99,10 @@ static const ElQueryDef el_queries[EL_NQUERIES] = {
 		"ON CONFLICT (grp, member) DO UPDATE SET last_heartbeat = clock_timestamp(), "
 		"topics = CASE WHEN $3 = ANY (m.topics) THEN m.topics ELSE m.topics || $3 END "
 		"WHERE m.last_heartbeat < clock_timestamp() - make_interval(secs => $4) OR NOT ($3 = ANY (m.topics))",
+	4, {TEXTOID, TEXTOID, TEXTOID, FLOAT8OID}},
+	/* Whether a call may skip the join: subscribed, heartbeat recent enough. */
+	[Q_MEMBER_FRESH] = {"SELECT last_heartbeat >= clock_timestamp() - make_interval(secs => $4) AND $3 = ANY (topics) "
+		"FROM eventlog.group_member WHERE grp = $1 AND member = $2",
 	4, {TEXTOID, TEXTOID, TEXTOID, FLOAT8OID}},
 	[Q_MEMBER_LIVE] = {"SELECT m.last_heartbeat > clock_timestamp() - coalesce(g.session_timeout, make_interval(secs => $3)) "
 		"FROM eventlog.group_member m JOIN eventlog.consumer_group g USING (grp) WHERE m.grp = $1 AND m.member = $2",
@@ -133,22 +140,33 @@ static const ElQueryDef el_queries[EL_NQUERIES] = {
 	3, {TEXTOID, TEXTOID, TEXTOID}},
 	[Q_OWNER] = {"SELECT member FROM eventlog.group_assignment WHERE grp = $1 AND topic = $2 AND partition = $3",
 	3, {TEXTOID, TEXTOID, INT4OID}},
-	[Q_OFFSET_GET] = {"SELECT committed_offset, seq FROM eventlog.group_offset "
-		"WHERE grp = $1 AND topic = $2 AND partition = $3 ORDER BY seq DESC LIMIT 1",
-	3, {TEXTOID, TEXTOID, INT4OID}},
-	[Q_OFFSET_ENSURE] = {"INSERT INTO eventlog.group_offset (grp, topic, partition, seq, committed_offset) "
-		"VALUES ($1, $2, $3, 0, $4) ON CONFLICT DO NOTHING",
-	4, {TEXTOID, TEXTOID, INT4OID, INT8OID}},
-	[Q_OFFSET_LOCK] = {"SELECT committed_offset, seq FROM eventlog.group_offset "
-		"WHERE grp = $1 AND topic = $2 AND partition = $3 ORDER BY seq DESC LIMIT 1 FOR UPDATE SKIP LOCKED",
-	3, {TEXTOID, TEXTOID, INT4OID}},
+	/*
+	 * Committed offsets: a partition's current row is the one with the
+	 * highest seq.  Read, locked and written for several partitions at once,
+	 * as consume() needs them: a statement per call, not per partition.
+	 */
+	[Q_OFFSETS_GET] = {"SELECT o.partition, o.committed_offset FROM unnest($3::int[]) AS u(p) "
+		"CROSS JOIN LATERAL (SELECT partition, committed_offset FROM eventlog.group_offset "
+		"                    WHERE grp = $1 AND topic = $2 AND partition = u.p ORDER BY seq DESC LIMIT 1) o",
+	3, {TEXTOID, TEXTOID, INT4ARRAYOID}},
+	[Q_OFFSETS_ENSURE] = {"INSERT INTO eventlog.group_offset (grp, topic, partition, seq, committed_offset) "
+		"SELECT $1, $2, u.p, 0, u.o FROM unnest($3::int[], $4::int8[]) AS u(p, o) ON CONFLICT DO NOTHING",
+	4, {TEXTOID, TEXTOID, INT4ARRAYOID, INT8ARRAYOID}},
+	[Q_OFFSETS_LOCK] = {"SELECT o.partition, o.committed_offset, o.seq FROM unnest($3::int[]) AS u(p) "
+		"CROSS JOIN LATERAL (SELECT partition, committed_offset, seq FROM eventlog.group_offset "
+		"                    WHERE grp = $1 AND topic = $2 AND partition = u.p "
+		"                    ORDER BY seq DESC LIMIT 1 FOR UPDATE SKIP LOCKED) o",
+	3, {TEXTOID, TEXTOID, INT4ARRAYOID}},
 	[Q_OFFSET_LOCK_WAIT] = {"SELECT committed_offset, seq FROM eventlog.group_offset "
 		"WHERE grp = $1 AND topic = $2 AND partition = $3 ORDER BY seq DESC LIMIT 1 FOR UPDATE",
 	3, {TEXTOID, TEXTOID, INT4OID}},
-	[Q_OFFSET_SET] = {"WITH new AS (INSERT INTO eventlog.group_offset (grp, topic, partition, seq, committed_offset) "
-		"                 VALUES ($1, $2, $3, nextval('eventlog.group_offset_seq'), $4)) "
-		"DELETE FROM eventlog.group_offset WHERE grp = $1 AND topic = $2 AND partition = $3 AND seq = $5",
-	5, {TEXTOID, TEXTOID, INT4OID, INT8OID, INT8OID}},
+	/* One seq serves all the call's partitions: it orders rows per partition. */
+	[Q_OFFSETS_SET] = {"WITH s AS (SELECT nextval('eventlog.group_offset_seq') AS seq), "
+		"     new AS (INSERT INTO eventlog.group_offset (grp, topic, partition, seq, committed_offset) "
+		"             SELECT $1, $2, u.p, s.seq, u.o FROM s, unnest($3::int[], $4::int8[]) AS u(p, o)) "
+		"DELETE FROM eventlog.group_offset d USING unnest($3::int[], $5::int8[]) AS u(p, s) "
+		"WHERE d.grp = $1 AND d.topic = $2 AND d.partition = u.p AND d.seq = u.s",
+	5, {TEXTOID, TEXTOID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}},
 	[Q_OFFSET_RESET] = {"WITH old AS (DELETE FROM eventlog.group_offset WHERE grp = $1 AND topic = $2 AND partition = $3) "
 		"INSERT INTO eventlog.group_offset (grp, topic, partition, seq, committed_offset) "
 		"VALUES ($1, $2, $3, nextval('eventlog.group_offset_seq'), $4)",
@@ -250,28 +268,52 @@ el_group_ensure(const char *grp)
 	el_run(Q_GROUP_ENSURE, args, NULL, 0);
 }
 
-/* Complains unless the group exists; returns its generation. */
-int64
-el_group_require(const char *grp, Oid *owner)
+/*
+ * Reads the group's row: false if there is none.  Sets the group's own
+ * session timeout for el_heartbeat_secs.
+ */
+static bool
+el_group_fetch(const char *grp, Oid *owner, int64 *generation)
 {
 	Datum		args[1];
 	bool		isnull;
-	int64		generation;
 
 	args[0] = CStringGetTextDatum(grp);
 	el_run(Q_GROUP_GET, args, NULL, 1);
 	if (SPI_processed == 0)
+		return false;
+	if (owner)
+		*owner = get_role_oid(TextDatumGetCString(el_col(0, 1, &isnull)), true);
+	*generation = DatumGetInt64(el_col(0, 2, &isnull));
+	el_group_timeout = DatumGetFloat8(el_col(0, 3, &isnull));
+	if (isnull)
+		el_group_timeout = -1;
+	return true;
+}
+
+/* Complains unless the group exists; returns its generation. */
+int64
+el_group_require(const char *grp, Oid *owner)
+{
+	int64		generation;
+
+	if (!el_group_fetch(grp, owner, &generation))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("consumer group \"%s\" does not exist", grp),
 				 errhint("A group comes into being with its first eventlog.consume() call; eventlog.groups lists the groups there are.")));
-	if (owner)
-		*owner = get_role_oid(TextDatumGetCString(el_col(0, 1, &isnull)), true);
-	generation = DatumGetInt64(el_col(0, 2, &isnull));
-	el_group_timeout = DatumGetFloat8(el_col(0, 3, &isnull));
-	if (isnull)
-		el_group_timeout = -1;
 	return generation;
+}
+
+static void
+el_group_check_access(const char *grp, Oid owner)
+{
+	if (!OidIsValid(owner) || !has_privs_of_role(GetUserId(), owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for consumer group \"%s\"", grp),
+				 errdetail("A group is used by the role that created it and the roles granted that role."),
+				 errhint("The group's owner can share it: GRANT owner_role TO ...")));
 }
 
 /*
@@ -284,12 +326,25 @@ el_group_require_access(const char *grp)
 	Oid			owner;
 
 	(void) el_group_require(grp, &owner);
-	if (!OidIsValid(owner) || !has_privs_of_role(GetUserId(), owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for consumer group \"%s\"", grp),
-				 errdetail("A group is used by the role that created it and the roles granted that role."),
-				 errhint("The group's owner can share it: GRANT owner_role TO ...")));
+	el_group_check_access(grp, owner);
+}
+
+/*
+ * The group, created if new (owned by the caller), and the caller's right
+ * to use it: a read on every call, an insert only for a new group.
+ */
+void
+el_group_ensure_access(const char *grp)
+{
+	Oid			owner;
+	int64		generation;
+
+	if (!el_group_fetch(grp, &owner, &generation))
+	{
+		el_group_ensure(grp);
+		(void) el_group_require(grp, &owner);
+	}
+	el_group_check_access(grp, owner);
 }
 
 /* Complains unless the caller may administer the group (its owner's rights). */
@@ -442,35 +497,17 @@ el_rebalance(const char *grp, ElTopic *topic, bool wait)
 	return true;
 }
 
-/*
- * A member's call: joins or heartbeats, subscribes it to the topic,
- * rebalances if membership or the topic changed, and returns the member's
- * partitions of the topic.
- */
+/* The partitions of a topic assigned to member now (fresh read), in order. */
 int
-el_group_join(const char *grp, const char *member, ElTopic *topic, int32 **partitions)
+el_group_member_partitions(const char *grp, const char *member, ElTopic *topic,
+						   int32 **partitions)
 {
-	Datum		args[4];
+	Datum		args[3];
 	bool		isnull;
 	int			n;
 	int			i;
 
-	el_group_ensure(grp);
-	el_group_require_access(grp);
-
 	args[0] = CStringGetTextDatum(grp);
-	args[1] = CStringGetTextDatum(member);
-	args[2] = CStringGetTextDatum(topic->name);
-	args[3] = Float8GetDatum(el_heartbeat_secs());
-	el_run(Q_MEMBER_JOIN, args, NULL, 0);
-
-	args[1] = CStringGetTextDatum(topic->name);
-	args[2] = Int32GetDatum(topic->npartitions);
-	args[3] = Float8GetDatum(el_timeout_secs());
-	el_run(Q_NEEDS_REBALANCE, args, NULL, 1);
-	if (DatumGetBool(el_col(0, 1, &isnull)))
-		(void) el_rebalance(grp, topic, false);
-
 	args[1] = CStringGetTextDatum(topic->name);
 	args[2] = CStringGetTextDatum(member);
 	el_run(Q_MINE, args, NULL, 0);
@@ -479,6 +516,38 @@ el_group_join(const char *grp, const char *member, ElTopic *topic, int32 **parti
 	for (i = 0; i < n; i++)
 		(*partitions)[i] = DatumGetInt32(el_col(i, 1, &isnull));
 	return n;
+}
+
+/*
+ * A member's call: joins or heartbeats, subscribes it to the topic,
+ * rebalances if membership or the topic changed, and returns the member's
+ * partitions of the topic.  A subscribed member with a recent heartbeat
+ * writes nothing: the upsert would lock its row on every call.
+ */
+int
+el_group_join(const char *grp, const char *member, ElTopic *topic, int32 **partitions)
+{
+	Datum		args[4];
+	bool		isnull;
+
+	el_group_ensure_access(grp);
+
+	args[0] = CStringGetTextDatum(grp);
+	args[1] = CStringGetTextDatum(member);
+	args[2] = CStringGetTextDatum(topic->name);
+	args[3] = Float8GetDatum(el_heartbeat_secs());
+	el_run(Q_MEMBER_FRESH, args, NULL, 1);
+	if (SPI_processed == 0 || !DatumGetBool(el_col(0, 1, &isnull)))
+		el_run(Q_MEMBER_JOIN, args, NULL, 0);
+
+	args[1] = CStringGetTextDatum(topic->name);
+	args[2] = Int32GetDatum(topic->npartitions);
+	args[3] = Float8GetDatum(el_timeout_secs());
+	el_run(Q_NEEDS_REBALANCE, args, NULL, 1);
+	if (DatumGetBool(el_col(0, 1, &isnull)))
+		(void) el_rebalance(grp, topic, false);
+
+	return el_group_member_partitions(grp, member, topic, partitions);
 }
 
 /* Removes a member and hands its partitions to the others at once. */
@@ -549,19 +618,31 @@ el_group_check_ownership(const char *grp, const char *member, ElTopic *topic, in
 				 errhint("Roll back this transaction: the records are processed by the partition's owner.")));
 }
 
-/* Owner of a partition right now (fresh read), or NULL. */
-char *
-el_group_partition_owner(const char *grp, ElTopic *topic, int32 partition)
+/* An int4[] or int8[] datum of n values. */
+static Datum
+el_array(const void *values, int n, bool int8)
 {
-	Datum		args[3];
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
 
-	args[0] = CStringGetTextDatum(grp);
-	args[1] = CStringGetTextDatum(topic->name);
-	args[2] = Int32GetDatum(partition);
-	el_run(Q_OWNER, args, NULL, 1);
-	if (SPI_processed == 0)
-		return NULL;
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	for (i = 0; i < n; i++)
+		d[i] = int8 ? Int64GetDatum(((const int64 *) values)[i]) :
+			Int32GetDatum(((const int32 *) values)[i]);
+	return PointerGetDatum(int8 ?
+						   construct_array(d, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE) :
+						   construct_array(d, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+}
+
+/* Index of partition p in parts[0..n-1], or -1. */
+static int
+el_part_index(const int32 *parts, int n, int32 p)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (parts[i] == p)
+			return i;
+	return -1;
 }
 
 /* ---- Committed offsets ---- */
@@ -573,65 +654,169 @@ el_group_partition_owner(const char *grp, ElTopic *topic, int32 partition)
 bool
 el_offset_get(const char *grp, const char *topic, int32 partition, int64 *offset)
 {
-	Datum		args[3];
-	bool		isnull;
+	bool		found;
 
-	args[0] = CStringGetTextDatum(grp);
-	args[1] = CStringGetTextDatum(topic);
-	args[2] = Int32GetDatum(partition);
-	el_run(Q_OFFSET_GET, args, NULL, 1);
-	if (SPI_processed == 0)
-		return false;
-	*offset = DatumGetInt64(el_col(0, 1, &isnull));
-	return true;
+	el_offsets_get(grp, topic, &partition, 1, offset, &found);
+	return found;
 }
 
 /*
  * Locks a partition's current committed-offset row (creating it at initial
- * if the group has none) and returns the offset and the row's seq.  With
- * wait false, returns false when another transaction holds the row: it is
- * processing these records.  With wait true, waits for it; if it committed
- * a new position meanwhile, locks that one.
+ * if the group has none) and returns the offset and the row's seq.  Waits
+ * for a transaction that holds the row; if it committed a new position
+ * meanwhile, locks that one.
  */
-bool
+void
 el_offset_lock(const char *grp, const char *topic, int32 partition, int64 initial,
-			   bool wait, int64 *offset, int64 *seq)
+			   int64 *offset, int64 *seq)
 {
 	Datum		args[4];
 	bool		isnull;
 	int			attempt;
 
-	if (!el_offset_get(grp, topic, partition, offset))
-	{
-		args[0] = CStringGetTextDatum(grp);
-		args[1] = CStringGetTextDatum(topic);
-		args[2] = Int32GetDatum(partition);
-		args[3] = Int64GetDatum(initial);
-		el_run(Q_OFFSET_ENSURE, args, NULL, 0);
-	}
-
 	args[0] = CStringGetTextDatum(grp);
 	args[1] = CStringGetTextDatum(topic);
+	if (!el_offset_get(grp, topic, partition, offset))
+	{
+		args[2] = el_array(&partition, 1, false);
+		args[3] = el_array(&initial, 1, true);
+		el_run(Q_OFFSETS_ENSURE, args, NULL, 0);
+	}
+
 	args[2] = Int32GetDatum(partition);
 	for (attempt = 0; attempt < 100; attempt++)
 	{
-		el_run(wait ? Q_OFFSET_LOCK_WAIT : Q_OFFSET_LOCK, args, NULL, 1);
+		el_run(Q_OFFSET_LOCK_WAIT, args, NULL, 1);
 		if (SPI_processed == 1)
 		{
 			*offset = DatumGetInt64(el_col(0, 1, &isnull));
 			*seq = DatumGetInt64(el_col(0, 2, &isnull));
-			return true;
+			return;
 		}
-		/* Skipped (locked), or the row we waited for was replaced: retry. */
-		if (!wait)
-			return false;
+		/* The row we waited for was replaced: lock the new one. */
 		CHECK_FOR_INTERRUPTS();
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 			 errmsg("could not lock the committed offset of partition %d of topic \"%s\" in consumer group \"%s\"",
 					partition, topic, grp)));
-	return false;				/* keep compiler quiet */
+}
+
+/*
+ * Committed offsets of several partitions in one statement: found[i] is
+ * false where the group never committed one.
+ */
+void
+el_offsets_get(const char *grp, const char *topic, const int32 *parts, int n,
+			   int64 *offsets, bool *found)
+{
+	Datum		args[3];
+	uint64		r;
+
+	memset(found, 0, sizeof(bool) * n);
+	args[0] = CStringGetTextDatum(grp);
+	args[1] = CStringGetTextDatum(topic);
+	args[2] = el_array(parts, n, false);
+	el_run(Q_OFFSETS_GET, args, NULL, 0);
+	for (r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		int			i = el_part_index(parts, n, DatumGetInt32(el_col(r, 1, &isnull)));
+
+		if (i < 0)
+			continue;
+		offsets[i] = DatumGetInt64(el_col(r, 2, &isnull));
+		found[i] = true;
+	}
+}
+
+/*
+ * el_offset_lock for several partitions, without waiting: locked[i] says
+ * which rows were locked (false where another transaction holds one), with
+ * their offsets and seqs.  Partitions without a row get one at initial[i].
+ */
+void
+el_offsets_lock(const char *grp, const char *topic, const int32 *parts, int n,
+				const int64 *initial, bool *locked, int64 *offsets, int64 *seqs)
+{
+	Datum		args[4];
+	bool	   *found = palloc(sizeof(bool) * Max(n, 1));
+	int32	   *unlocked = palloc(sizeof(int32) * Max(n, 1));
+	int32	   *missing = palloc(sizeof(int32) * Max(n, 1));
+	int64	   *missing_at = palloc(sizeof(int64) * Max(n, 1));
+	int64	   *seen = palloc(sizeof(int64) * Max(n, 1));
+	int			nunlocked = 0;
+	int			nmissing = 0;
+	uint64		r;
+	int			i;
+
+	args[0] = CStringGetTextDatum(grp);
+	args[1] = CStringGetTextDatum(topic);
+	args[2] = el_array(parts, n, false);
+
+	el_run(Q_OFFSETS_LOCK, args, NULL, 0);
+	memset(found, 0, sizeof(bool) * n);
+	memset(locked, 0, sizeof(bool) * n);
+	for (r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+
+		i = el_part_index(parts, n, DatumGetInt32(el_col(r, 1, &isnull)));
+		if (i < 0)
+			continue;
+		offsets[i] = DatumGetInt64(el_col(r, 2, &isnull));
+		seqs[i] = DatumGetInt64(el_col(r, 3, &isnull));
+		locked[i] = found[i] = true;
+	}
+
+	/* Partitions the lock found nothing for: new to the group, or held. */
+	for (i = 0; i < n; i++)
+		if (!found[i])
+			unlocked[nunlocked++] = parts[i];
+	if (nunlocked == 0)
+		return;
+	el_offsets_get(grp, topic, unlocked, nunlocked, seen, found);
+	for (i = 0; i < nunlocked; i++)
+		if (!found[i])			/* no row yet; a row found is another's */
+		{
+			missing_at[nmissing] = initial[el_part_index(parts, n, unlocked[i])];
+			missing[nmissing++] = unlocked[i];
+		}
+	if (nmissing == 0)
+		return;
+
+	args[2] = el_array(missing, nmissing, false);
+	args[3] = el_array(missing_at, nmissing, true);
+	el_run(Q_OFFSETS_ENSURE, args, NULL, 0);
+	el_run(Q_OFFSETS_LOCK, args, NULL, 0);
+	for (r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+
+		i = el_part_index(parts, n, DatumGetInt32(el_col(r, 1, &isnull)));
+		if (i < 0)
+			continue;
+		offsets[i] = DatumGetInt64(el_col(r, 2, &isnull));
+		seqs[i] = DatumGetInt64(el_col(r, 3, &isnull));
+		locked[i] = true;
+	}
+}
+
+/* el_offset_set for several partitions in one statement. */
+void
+el_offsets_set(const char *grp, const char *topic, const int32 *parts, int n,
+			   const int64 *offsets, const int64 *prev_seqs)
+{
+	Datum		args[5];
+
+	if (n == 0)
+		return;
+	args[0] = CStringGetTextDatum(grp);
+	args[1] = CStringGetTextDatum(topic);
+	args[2] = el_array(parts, n, false);
+	args[3] = el_array(offsets, n, true);
+	args[4] = el_array(prev_seqs, n, true);
+	el_run(Q_OFFSETS_SET, args, NULL, 0);
 }
 
 /* Commits a new position: a new row, and the locked previous one removed. */
@@ -639,14 +824,7 @@ void
 el_offset_set(const char *grp, const char *topic, int32 partition, int64 offset,
 			  int64 prev_seq)
 {
-	Datum		args[5];
-
-	args[0] = CStringGetTextDatum(grp);
-	args[1] = CStringGetTextDatum(topic);
-	args[2] = Int32GetDatum(partition);
-	args[3] = Int64GetDatum(offset);
-	args[4] = Int64GetDatum(prev_seq);
-	el_run(Q_OFFSET_SET, args, NULL, 0);
+	el_offsets_set(grp, topic, &partition, 1, &offset, &prev_seq);
 }
 
 /* Sets a committed offset unconditionally (reset_offsets). */

@@ -15,6 +15,7 @@ extern void el_group_ensure(const char *grp);
 extern int64 el_group_require(const char *grp, Oid *owner);
 extern void el_group_check_owner(const char *grp, Oid owner);
 extern void el_group_require_access(const char *grp);
+extern void el_group_ensure_access(const char *grp);
 extern int64 el_group_live_members(const char *grp);
 extern void el_group_require_empty(const char *grp, const char *action);
 extern void el_group_delete(const char *grp);
@@ -24,13 +25,20 @@ extern bool el_group_leave(const char *grp, const char *member);
 extern void el_group_expire_pass(void);
 extern void el_group_check_ownership(const char *grp, const char *member, ElTopic *topic,
 									 int32 partition);
-extern char *el_group_partition_owner(const char *grp, ElTopic *topic, int32 partition);
+extern int	el_group_member_partitions(const char *grp, const char *member, ElTopic *topic,
+									   int32 **partitions);
 
 extern bool el_offset_get(const char *grp, const char *topic, int32 partition, int64 *offset);
-extern bool el_offset_lock(const char *grp, const char *topic, int32 partition, int64 initial,
-						   bool wait, int64 *offset, int64 *seq);
+extern void el_offset_lock(const char *grp, const char *topic, int32 partition, int64 initial,
+						   int64 *offset, int64 *seq);
 extern void el_offset_set(const char *grp, const char *topic, int32 partition, int64 offset,
 						  int64 prev_seq);
+extern void el_offsets_get(const char *grp, const char *topic, const int32 *parts, int n,
+						   int64 *offsets, bool *found);
+extern void el_offsets_lock(const char *grp, const char *topic, const int32 *parts, int n,
+							const int64 *initial, bool *locked, int64 *offsets, int64 *seqs);
+extern void el_offsets_set(const char *grp, const char *topic, const int32 *parts, int n,
+						   const int64 *offsets, const int64 *prev_seqs);
 extern void el_offset_reset(const char *grp, const char *topic, int32 partition, int64 offset);
 
 #endif							/* EL_GROUP_H */

@@ -67,7 +67,7 @@ ElGucInit(void)
 							gettext_noop("Least time between two notifications of new records of a topic."),
 							gettext_noop("Commits within it are announced together, in one NOTIFY per topic."),
 							&eventlog_notify_interval,
-							10, 0, 60000,
+							1, 0, 60000,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("eventlog.launcher_naptime",

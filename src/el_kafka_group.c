@@ -606,7 +606,7 @@ ek_commit_one(void *arg)
 	SPI_connect();
 	el_group_ensure(a->group);
 	el_group_require_access(a->group);
-	(void) el_offset_lock(a->group, a->topic, a->partition, a->offset, true, &current, &seq);
+	el_offset_lock(a->group, a->topic, a->partition, a->offset, &current, &seq);
 	el_offset_set(a->group, a->topic, a->partition, a->offset, seq);
 	SPI_finish();
 }

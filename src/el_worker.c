@@ -76,7 +76,7 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /* Settings (defined in el_guc.c) */
-int			eventlog_notify_interval = 10;
+int			eventlog_notify_interval = 1;
 int			eventlog_launcher_naptime = 10000;
 
 /* ---- Shared memory ---- */
@@ -479,6 +479,8 @@ eventlog_worker_main(Datum arg)
 	TimestampTz last_expiry = 0;
 	TimestampTz last_recheck = 0;
 	TimestampTz last_retention = 0;
+	TimestampTz last_mirror = 0;
+	bool		mirror_busy = false;
 	bool		notified = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -540,9 +542,19 @@ eventlog_worker_main(Datum arg)
 			notified = el_notify_pass(recheck);
 			if (recheck)
 				last_recheck = now;
-			pgstat_report_activity(STATE_RUNNING, "mirroring");
-			if (el_mirror_pass())
-				SetLatch(MyLatch);	/* more may be waiting: come back at once */
+
+			/*
+			 * Mirrors poll their sources about once a second, and at once
+			 * again while they find records: not on every local commit.
+			 */
+			if (mirror_busy || TimestampDifferenceExceeds(last_mirror, now, 1000))
+			{
+				pgstat_report_activity(STATE_RUNNING, "mirroring");
+				mirror_busy = el_mirror_pass();
+				last_mirror = now;
+				if (mirror_busy)
+					SetLatch(MyLatch);	/* more may be waiting: come back at once */
+			}
 			if (TimestampDifferenceExceeds(last_expiry, now, 1000))
 			{
 				pgstat_report_activity(STATE_RUNNING, "expiring silent group members");
@@ -567,11 +579,21 @@ eventlog_worker_main(Datum arg)
 		pgstat_report_activity(STATE_IDLE, NULL);
 
 		/*
-		 * Announce at once, but at most once per notify_interval: commits
-		 * arriving meanwhile are gathered into the next pass.
+		 * Announce at once, but at most once per notify_interval, counted
+		 * from the start of the pass that notified: commits arriving
+		 * meanwhile are gathered into the next pass, and the worker's cost
+		 * is bounded whatever the commit rate.  A commit waits at most the
+		 * interval, so the default (1 ms) keeps notifications within a few
+		 * milliseconds of the commit.
 		 */
 		if (notified && eventlog_notify_interval > 0)
-			pg_usleep(eventlog_notify_interval * 1000L);
+		{
+			int64		left = eventlog_notify_interval * INT64CONST(1000) -
+				(GetCurrentTimestamp() - now);	/* microseconds */
+
+			if (left > 0)
+				pg_usleep((long) left);
+		}
 		notified = false;
 
 		if (!present)
