@@ -620,17 +620,24 @@ def lat_listener(channel, stop_at, out):
 
 
 def lat_consumer(grp, stop_at, async_commit, out):
-    conn = connect()
+    """consume(commit => true) in a transaction, as a consumer that does its work in it:
+    the records are in hand when consume returns (t), and consumed for good at COMMIT (tc)."""
+    conn = connect(autocommit=False)
     cur = conn.cursor()
     if async_commit:
         cur.execute("SET synchronous_commit = off")
+        conn.commit()
     got = []
     while time.monotonic() < stop_at:
         cur.execute("SELECT partition, max(\"offset\"), count(*) FROM eventlog.consume(%s, 'lat', 100000,"
                     " member => 'lm', commit => true, wait => '200 ms') GROUP BY partition", (grp,))
         now = time.monotonic()
-        for p, mx, n in cur.fetchall():
-            got.append((now, p, mx, n))
+        rows = cur.fetchall()
+        conn.commit()
+        done = time.monotonic()
+        for p, mx, n in rows:
+            got.append((now, done, p, mx, n))
+    conn.autocommit = True
     cur.execute("SELECT eventlog.leave(%s, 'lm')", (grp,))
     conn.close()
     out.put(("consumer", grp, got))
@@ -661,7 +668,10 @@ def first_after(events, last):
 def latency_run(system, rate, rep):
     recs = rate // LAT_TX_RATE
     out = mp.Queue()
-    q("ALTER SYSTEM SET eventlog.notify_interval = %s", ("0" if system == "eventlog_ni0" else "10ms",))
+    if system == "eventlog_ni0":
+        q("ALTER SYSTEM SET eventlog.notify_interval = 0")
+    else:
+        q("ALTER SYSTEM RESET eventlog.notify_interval")     # the default
     q("SELECT pg_reload_conf()")
     tuned = system == "eventlog_ni0"
     if tuned:
@@ -715,19 +725,24 @@ def latency_run(system, rate, rep):
         out_stats["listen"] = percentiles(lat_n)
         cons = [r for r in res if r[0] == "consumer"][0][2]
         per_part_c = {p: [] for p in range(LAT_PRODUCERS)}
+        per_part_cc = {p: [] for p in range(LAT_PRODUCERS)}
         got = 0
-        for t, p, mx, n in cons:
+        for t, tc, p, mx, n in cons:
             per_part_c[p].append((t, mx))
+            per_part_cc[p].append((tc, mx))
             got += n
         check(got == produced + LAT_PRODUCERS,
               "latency: consume(wait) returned %d records, %d produced" % (got, produced + LAT_PRODUCERS))
         lat_c = []
+        lat_cc = []
         for t, p, last in measured:
             tc = first_after(per_part_c[p], last - 1)
             check(tc is not None, "latency: consume(wait) never returned offset %d of partition %d" % (last, p))
             if tc is not None:
                 lat_c.append((tc - t) * 1000)
+                lat_cc.append((first_after(per_part_cc[p], last - 1) - t) * 1000)
         out_stats["consume"] = percentiles(lat_c)
+        out_stats["consumed"] = percentiles(lat_cc)
         n = q1("SELECT sum(high_watermark) FROM eventlog.partitions WHERE topic = 'lat'")[0]
         check(n == produced + LAT_PRODUCERS, "latency: %s records in the topic, %d produced" % (n, produced))
     else:
@@ -754,7 +769,7 @@ def w_latency():
         for rate in LAT_RATES:
             for system in ("eventlog", "eventlog_ni0", "heap_notify"):
                 st = latency_run(system, rate, rep)
-                for kind in ("listen", "consume"):
+                for kind in ("listen", "consume", "consumed"):
                     if st.get(kind):
                         for m in ("p50", "p99", "max"):
                             record("lat%d_%s_%s" % (rate, kind, m), system, st[kind][m])
@@ -762,7 +777,7 @@ def w_latency():
                 log("  rep %d %5d rec/s %-11s achieved %6.0f rec/s  %s" % (
                     rep + 1, rate, system, st["achieved"], "  ".join(
                         "%s p50 %.2f p99 %.2f max %.2f ms" % (k, st[k]["p50"], st[k]["p99"], st[k]["max"])
-                        for k in ("listen", "consume") if st.get(k))))
+                        for k in ("listen", "consume", "consumed") if st.get(k))))
     q("ALTER SYSTEM RESET eventlog.notify_interval")
     q("SELECT pg_reload_conf()")
     drop_system("eventlog", "lat")
@@ -1040,6 +1055,7 @@ def report(settings, machine):
         for rate in LAT_RATES:
             for sysname, kind, label in (("eventlog", "listen", "eventlog: LISTEN (worker's NOTIFY)"),
                                          ("eventlog", "consume", "eventlog: `consume(wait => ...)` returns"),
+                                         ("eventlog", "consumed", "eventlog: the consumer's `COMMIT` after it returns"),
                                          ("eventlog_ni0", "listen", "eventlog, `notify_interval = 0`: LISTEN"),
                                          ("eventlog_ni0", "consume", "eventlog, consumer with `synchronous_commit = off`: `consume(wait)`"),
                                          ("heap_notify", "listen", "heap + PK insert with NOTIFY in the transaction")):

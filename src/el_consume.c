@@ -289,6 +289,10 @@ eventlog_consume(PG_FUNCTION_ARGS)
 	TimestampTz deadline = GetCurrentTimestamp();
 	text	   *topic_text;
 	int			got = 0;
+	int32	   *parts = NULL;
+	int			nparts = 0;
+	Oid		   *leaves = NULL;
+	TimestampTz joined = 0;
 
 	el_topic_arg(fcinfo, 1, &topic);
 	if (PG_ARGISNULL(2))
@@ -328,27 +332,34 @@ eventlog_consume(PG_FUNCTION_ARGS)
 	SPI_connect();
 	for (;;)
 	{
-		int32	   *parts;
-		int			nparts;
-		Oid		   *leaves;
 		uint64		stamp;
 		int			i;
 
-		if (member)
-			nparts = el_group_join(grp, member, &topic, &parts);
-		else
+		/*
+		 * Join (and heartbeat) at the start of the call, and again only
+		 * after a second of waiting: a consumer woken by a commit goes
+		 * straight to the records.  Partitions taken from it meanwhile are
+		 * skipped by the ownership check after the lock.
+		 */
+		if (parts == NULL || TimestampDifferenceExceeds(joined, GetCurrentTimestamp(), 1000))
 		{
-			el_group_ensure_access(grp);
-			el_group_require_empty(grp, "Consuming without a member");
-			nparts = topic.npartitions;
-			parts = palloc(sizeof(int32) * nparts);
-			for (i = 0; i < nparts; i++)
-				parts[i] = i;
-		}
+			if (member)
+				nparts = el_group_join(grp, member, &topic, &parts);
+			else
+			{
+				el_group_ensure_access(grp);
+				el_group_require_empty(grp, "Consuming without a member");
+				nparts = topic.npartitions;
+				parts = palloc(sizeof(int32) * nparts);
+				for (i = 0; i < nparts; i++)
+					parts[i] = i;
+			}
+			joined = GetCurrentTimestamp();
 
-		leaves = palloc(sizeof(Oid) * Max(nparts, 1));
-		for (i = 0; i < nparts; i++)
-			leaves[i] = el_topic_leaf(&topic, parts[i]);
+			leaves = palloc(sizeof(Oid) * Max(nparts, 1));
+			for (i = 0; i < nparts; i++)
+				leaves[i] = el_topic_leaf(&topic, parts[i]);
+		}
 		stamp = el_wakeup_stamp(leaves, nparts);
 
 		got = el_consume_partitions(rsinfo, topic_text, grp, member, &topic, parts, nparts,

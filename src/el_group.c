@@ -49,7 +49,6 @@ typedef enum ElQuery
 	Q_MEMBER_LIVE,
 	Q_MEMBER_HEARTBEAT,
 	Q_MEMBER_LEAVE,
-	Q_NEEDS_REBALANCE,
 	Q_LIVE_MEMBERS,
 	Q_ASSIGNMENTS,
 	Q_ASSIGN_WRITE,
@@ -112,17 +111,6 @@ static const ElQueryDef el_queries[EL_NQUERIES] = {
 	3, {TEXTOID, TEXTOID, FLOAT8OID}},
 	[Q_MEMBER_LEAVE] = {"DELETE FROM eventlog.group_member WHERE grp = $1 AND member = $2 RETURNING topics",
 	2, {TEXTOID, TEXTOID}},
-	[Q_NEEDS_REBALANCE] = {
-		"WITH live AS (SELECT m.member FROM eventlog.group_member m JOIN eventlog.consumer_group g USING (grp) "
-		"              WHERE m.grp = $1 AND $2 = ANY (m.topics) "
-		"                AND m.last_heartbeat > clock_timestamp() - coalesce(g.session_timeout, make_interval(secs => $4))), "
-		"     a AS (SELECT partition, member FROM eventlog.group_assignment WHERE grp = $1 AND topic = $2), "
-		"     counts AS (SELECT l.member, count(a.partition) AS n FROM live l LEFT JOIN a USING (member) GROUP BY l.member) "
-		"SELECT EXISTS (SELECT FROM live) AND ("
-		"       (SELECT count(*) FROM a WHERE partition < $3 AND member IN (SELECT member FROM live)) <> $3 "
-		"    OR (SELECT max(n) - min(n) FROM counts) > 1 "
-		"    OR EXISTS (SELECT FROM a WHERE partition >= $3 OR member NOT IN (SELECT member FROM live)))",
-	4, {TEXTOID, TEXTOID, INT4OID, FLOAT8OID}},
 	[Q_LIVE_MEMBERS] = {"SELECT m.member FROM eventlog.group_member m JOIN eventlog.consumer_group g USING (grp) "
 		"WHERE m.grp = $1 AND $2 = ANY (m.topics) "
 		"AND m.last_heartbeat > clock_timestamp() - coalesce(g.session_timeout, make_interval(secs => $3)) ORDER BY m.member",
@@ -198,8 +186,14 @@ el_run(ElQuery q, Datum *values, const char *nulls, long tcount)
 
 	if (el_plans[q] == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(el_queries[q].sql, el_queries[q].nargs,
-									   (Oid *) el_queries[q].types);
+		/*
+		 * Generic plans: these are key lookups whatever the arguments, and
+		 * a custom plan per call (which the plan cache keeps choosing for
+		 * array arguments) would cost more than running the statement.
+		 */
+		SPIPlanPtr	plan = SPI_prepare_cursor(el_queries[q].sql, el_queries[q].nargs,
+											  (Oid *) el_queries[q].types,
+											  CURSOR_OPT_GENERIC_PLAN);
 
 		if (plan == NULL)
 			elog(ERROR, "could not prepare eventlog group query %d: %s", (int) q,
@@ -408,38 +402,30 @@ el_group_set_timeout(const char *grp, Datum interval, bool isnull)
 /* ---- Assignment ---- */
 
 /*
- * Recomputes the assignment of a topic's partitions in a group.  With wait
- * false, gives up if another transaction is rebalancing the group right now
- * (its result becomes visible when it commits; the next call checks again).
+ * The live members of a group subscribed to a topic (sorted by name) and the
+ * member owning each partition now (an index into members, -1 for none or a
+ * member no longer live).  Returns true if some assignment is stale: of a
+ * partition the topic no longer has, or held by a member not live.
  */
 static bool
-el_rebalance(const char *grp, ElTopic *topic, bool wait)
+el_read_assignment(const char *grp, ElTopic *topic, char ***members, int *nmembers,
+				   int *owners)
 {
-	Datum		args[5];
-	int			nmembers;
-	char	  **members;
-	int		   *owners;
-	int		   *before;
+	Datum		args[3];
+	bool		stale = false;
 	int			nrows;
-	bool		changed = false;
 	int			i;
 	int			p;
 
 	args[0] = CStringGetTextDatum(grp);
-	el_run(wait ? Q_GROUP_LOCK_WAIT : Q_GROUP_LOCK, args, NULL, 1);
-	if (SPI_processed == 0)
-		return false;
-
 	args[1] = CStringGetTextDatum(topic->name);
 	args[2] = Float8GetDatum(el_timeout_secs());
 	el_run(Q_LIVE_MEMBERS, args, NULL, 0);
-	nmembers = (int) SPI_processed;
-	members = palloc(sizeof(char *) * Max(nmembers, 1));
-	for (i = 0; i < nmembers; i++)
-		members[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+	*nmembers = (int) SPI_processed;
+	*members = palloc(sizeof(char *) * Max(*nmembers, 1));
+	for (i = 0; i < *nmembers; i++)
+		(*members)[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 
-	owners = palloc(sizeof(int) * topic->npartitions);
-	before = palloc(sizeof(int) * topic->npartitions);
 	for (p = 0; p < topic->npartitions; p++)
 		owners[p] = -1;
 	el_run(Q_ASSIGNMENTS, args, NULL, 0);
@@ -453,16 +439,77 @@ el_rebalance(const char *grp, ElTopic *topic, bool wait)
 
 		if (part < 0 || part >= topic->npartitions)
 		{
-			changed = true;
+			stale = true;
 			continue;
 		}
-		for (m = 0; m < nmembers; m++)
-			if (strcmp(members[m], member) == 0)
+		for (m = 0; m < *nmembers; m++)
+			if (strcmp((*members)[m], member) == 0)
 				owners[part] = m;
 		if (owners[part] < 0)
-			changed = true;
+			stale = true;
 	}
+	return stale;
+}
+
+/*
+ * Whether the assignment needs a rebalance: there are live members, and a
+ * stale assignment, a partition without a live owner, or members whose
+ * shares differ by more than one.
+ */
+static bool
+el_needs_rebalance(ElTopic *topic, int nmembers, const int *owners, bool stale)
+{
+	int		   *count;
+	int			lo = INT_MAX;
+	int			hi = 0;
+	int			m;
+	int			p;
+
+	if (nmembers == 0)
+		return false;
+	if (stale)
+		return true;
+	count = palloc0(sizeof(int) * nmembers);
+	for (p = 0; p < topic->npartitions; p++)
+	{
+		if (owners[p] < 0)
+			return true;
+		count[owners[p]]++;
+	}
+	for (m = 0; m < nmembers; m++)
+	{
+		lo = Min(lo, count[m]);
+		hi = Max(hi, count[m]);
+	}
+	return hi - lo > 1;
+}
+
+/*
+ * Recomputes the assignment of a topic's partitions in a group.  With wait
+ * false, gives up if another transaction is rebalancing the group right now
+ * (its result becomes visible when it commits; the next call checks again).
+ */
+static bool
+el_rebalance(const char *grp, ElTopic *topic, bool wait)
+{
+	Datum		args[5];
+	int			nmembers;
+	char	  **members;
+	int		   *owners;
+	int		   *before;
+	bool		changed;
+	int			p;
+
+	args[0] = CStringGetTextDatum(grp);
+	el_run(wait ? Q_GROUP_LOCK_WAIT : Q_GROUP_LOCK, args, NULL, 1);
+	if (SPI_processed == 0)
+		return false;
+
+	owners = palloc(sizeof(int) * topic->npartitions);
+	before = palloc(sizeof(int) * topic->npartitions);
+	changed = el_read_assignment(grp, topic, &members, &nmembers, owners);
 	memcpy(before, owners, sizeof(int) * topic->npartitions);
+	args[1] = CStringGetTextDatum(topic->name);
 
 	el_assign_partitions(topic->npartitions, nmembers, owners);
 	for (p = 0; p < topic->npartitions; p++)
@@ -529,6 +576,12 @@ el_group_join(const char *grp, const char *member, ElTopic *topic, int32 **parti
 {
 	Datum		args[4];
 	bool		isnull;
+	char	  **members;
+	int			nmembers;
+	int		   *owners;
+	bool		stale;
+	int			n = 0;
+	int			p;
 
 	el_group_ensure_access(grp);
 
@@ -540,14 +593,23 @@ el_group_join(const char *grp, const char *member, ElTopic *topic, int32 **parti
 	if (SPI_processed == 0 || !DatumGetBool(el_col(0, 1, &isnull)))
 		el_run(Q_MEMBER_JOIN, args, NULL, 0);
 
-	args[1] = CStringGetTextDatum(topic->name);
-	args[2] = Int32GetDatum(topic->npartitions);
-	args[3] = Float8GetDatum(el_timeout_secs());
-	el_run(Q_NEEDS_REBALANCE, args, NULL, 1);
-	if (DatumGetBool(el_col(0, 1, &isnull)))
+	/*
+	 * Read the assignment; rebalance if it is off.  Otherwise the member's
+	 * partitions are those it owns in what was just read.
+	 */
+	owners = palloc(sizeof(int) * topic->npartitions);
+	stale = el_read_assignment(grp, topic, &members, &nmembers, owners);
+	if (el_needs_rebalance(topic, nmembers, owners, stale))
+	{
 		(void) el_rebalance(grp, topic, false);
+		return el_group_member_partitions(grp, member, topic, partitions);
+	}
 
-	return el_group_member_partitions(grp, member, topic, partitions);
+	*partitions = SPI_palloc(sizeof(int32) * Max(topic->npartitions, 1));
+	for (p = 0; p < topic->npartitions; p++)
+		if (owners[p] >= 0 && strcmp(members[owners[p]], member) == 0)
+			(*partitions)[n++] = p;
+	return n;
 }
 
 /* Removes a member and hands its partitions to the others at once. */

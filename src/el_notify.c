@@ -44,6 +44,7 @@ typedef struct ElNotifyEntry
 } ElNotifyEntry;
 
 static HTAB *el_notify_topics = NULL;
+static SPIPlanPtr el_topics_plan = NULL;
 
 /*
  * Last stable offset of a partition now, reading on from the one known, and
@@ -191,7 +192,15 @@ el_notify_pass(bool recheck)
 	}
 
 	SPI_connect();
-	if (SPI_execute("SELECT topic FROM eventlog.topic", true, 0) != SPI_OK_SELECT)
+	if (el_topics_plan == NULL)
+	{
+		/* Planned once: a pass may follow every commit. */
+		el_topics_plan = SPI_prepare("SELECT topic FROM eventlog.topic", 0, NULL);
+		if (el_topics_plan == NULL)
+			elog(ERROR, "could not prepare the eventlog topic catalog query");
+		SPI_keepplan(el_topics_plan);
+	}
+	if (SPI_execute_plan(el_topics_plan, NULL, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the eventlog topic catalog");
 	for (i = 0; i < SPI_processed; i++)
 		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
