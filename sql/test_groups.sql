@@ -106,6 +106,25 @@ BEGIN READ ONLY;
 SELECT * FROM eventlog.consume('g1', 'grp', commit => true);
 ROLLBACK;
 
+-- a member's calls in a row: the first one joins, the next ones read on from where it
+-- committed; a member that left and comes back at once joins again; a call rolled back
+-- to a savepoint leaves the member as it was
+SELECT count(*) FROM eventlog.consume('memo', 'grp', 2, member => 'a', commit => true);
+SELECT count(*) FROM eventlog.consume('memo', 'grp', 2, member => 'a', commit => true);
+SELECT sum(committed_offset) FROM eventlog.lag WHERE "group" = 'memo';
+SELECT eventlog.leave('memo', 'a');
+SELECT count(*) FROM eventlog.members WHERE "group" = 'memo';
+SELECT count(*) FROM eventlog.consume('memo', 'grp', 2, member => 'a', commit => true);
+SELECT member, partitions FROM eventlog.members WHERE "group" = 'memo';
+BEGIN;
+SAVEPOINT s;
+SELECT count(*) FROM eventlog.consume('memo', 'grp', 2, member => 'b', commit => true);
+ROLLBACK TO SAVEPOINT s;
+SELECT count(*) FROM eventlog.consume('memo', 'grp', 2, member => 'a', commit => true);
+COMMIT;
+SELECT member, partitions FROM eventlog.members WHERE "group" = 'memo';
+SELECT sum(committed_offset) FROM eventlog.lag WHERE "group" = 'memo';
+
 -- offsets across dump and restore: save, then restore (nothing to move here)
 SELECT eventlog.save_offsets() >= 4 AS saved;
 SELECT earliest_offset, high_watermark FROM eventlog.partition_mark WHERE topic = 'grp' ORDER BY partition;

@@ -347,7 +347,7 @@ eventlog_consume(PG_FUNCTION_ARGS)
 				nparts = el_group_join(grp, member, &topic, &parts);
 			else
 			{
-				el_group_ensure_access(grp);
+				(void) el_group_ensure_access(grp);
 				el_group_require_empty(grp, "Consuming without a member");
 				nparts = topic.npartitions;
 				parts = palloc(sizeof(int32) * nparts);

@@ -325,9 +325,10 @@ el_group_require_access(const char *grp)
 
 /*
  * The group, created if new (owned by the caller), and the caller's right
- * to use it: a read on every call, an insert only for a new group.
+ * to use it: a read on every call, an insert only for a new group.  Returns
+ * the group's generation.
  */
-void
+int64
 el_group_ensure_access(const char *grp)
 {
 	Oid			owner;
@@ -336,9 +337,10 @@ el_group_ensure_access(const char *grp)
 	if (!el_group_fetch(grp, &owner, &generation))
 	{
 		el_group_ensure(grp);
-		(void) el_group_require(grp, &owner);
+		generation = el_group_require(grp, &owner);
 	}
 	el_group_check_access(grp, owner);
+	return generation;
 }
 
 /* Complains unless the caller may administer the group (its owner's rights). */
@@ -384,6 +386,7 @@ el_group_delete(const char *grp)
 {
 	Datum		args[1];
 
+	el_joincache_forget();
 	args[0] = CStringGetTextDatum(grp);
 	el_run(Q_GROUP_DELETE, args, NULL, 0);
 }
@@ -569,7 +572,10 @@ el_group_member_partitions(const char *grp, const char *member, ElTopic *topic,
  * A member's call: joins or heartbeats, subscribes it to the topic,
  * rebalances if membership or the topic changed, and returns the member's
  * partitions of the topic.  A subscribed member with a recent heartbeat
- * writes nothing: the upsert would lock its row on every call.
+ * writes nothing: the upsert would lock its row on every call.  Calls
+ * within a heartbeat interval of a check that found the assignment in
+ * order, in a generation that has not moved since, reuse what it found
+ * (el_joincache.c).
  */
 int
 el_group_join(const char *grp, const char *member, ElTopic *topic, int32 **partitions)
@@ -580,10 +586,13 @@ el_group_join(const char *grp, const char *member, ElTopic *topic, int32 **parti
 	int			nmembers;
 	int		   *owners;
 	bool		stale;
+	int64		generation;
 	int			n = 0;
 	int			p;
 
-	el_group_ensure_access(grp);
+	generation = el_group_ensure_access(grp);
+	if (el_joincache_lookup(grp, member, topic, generation, el_heartbeat_secs(), partitions, &n))
+		return n;
 
 	args[0] = CStringGetTextDatum(grp);
 	args[1] = CStringGetTextDatum(member);
@@ -609,6 +618,7 @@ el_group_join(const char *grp, const char *member, ElTopic *topic, int32 **parti
 	for (p = 0; p < topic->npartitions; p++)
 		if (owners[p] >= 0 && strcmp(members[owners[p]], member) == 0)
 			(*partitions)[n++] = p;
+	el_joincache_remember(grp, member, topic, generation, *partitions, n);
 	return n;
 }
 
@@ -624,6 +634,7 @@ el_group_leave(const char *grp, const char *member)
 	bool		isnull;
 	int			i;
 
+	el_joincache_forget();
 	args[0] = CStringGetTextDatum(grp);
 	args[1] = CStringGetTextDatum(member);
 	el_run(Q_MEMBER_LEAVE, args, NULL, 0);

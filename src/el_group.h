@@ -15,7 +15,7 @@ extern void el_group_ensure(const char *grp);
 extern int64 el_group_require(const char *grp, Oid *owner);
 extern void el_group_check_owner(const char *grp, Oid owner);
 extern void el_group_require_access(const char *grp);
-extern void el_group_ensure_access(const char *grp);
+extern int64 el_group_ensure_access(const char *grp);
 extern int64 el_group_live_members(const char *grp);
 extern void el_group_require_empty(const char *grp, const char *action);
 extern void el_group_delete(const char *grp);
@@ -40,5 +40,13 @@ extern void el_offsets_lock(const char *grp, const char *topic, const int32 *par
 extern void el_offsets_set(const char *grp, const char *topic, const int32 *parts, int n,
 						   const int64 *offsets, const int64 *prev_seqs);
 extern void el_offset_reset(const char *grp, const char *topic, int32 partition, int64 offset);
+
+/* el_joincache.c */
+extern bool el_joincache_lookup(const char *grp, const char *member, ElTopic *topic,
+								int64 generation, double max_age_secs, int32 **partitions,
+								int *nparts);
+extern void el_joincache_remember(const char *grp, const char *member, ElTopic *topic,
+								  int64 generation, const int32 *partitions, int nparts);
+extern void el_joincache_forget(void);
 
 #endif							/* EL_GROUP_H */
