@@ -148,12 +148,20 @@ static const ElQueryDef el_queries[EL_NQUERIES] = {
 	[Q_OFFSET_LOCK_WAIT] = {"SELECT committed_offset, seq FROM eventlog.group_offset "
 		"WHERE grp = $1 AND topic = $2 AND partition = $3 ORDER BY seq DESC LIMIT 1 FOR UPDATE",
 	3, {TEXTOID, TEXTOID, INT4OID}},
-	/* One seq serves all the call's partitions: it orders rows per partition. */
+	/*
+	 * One seq serves all the call's partitions: it orders rows per
+	 * partition.  The locked rows are found by their whole key, one lookup
+	 * each (the LIMIT keeps the planner from turning the lookups into a
+	 * join over every version of the group's rows, which a held snapshot
+	 * makes grow), and deleted by ctid.
+	 */
 	[Q_OFFSETS_SET] = {"WITH s AS (SELECT nextval('eventlog.group_offset_seq') AS seq), "
 		"     new AS (INSERT INTO eventlog.group_offset (grp, topic, partition, seq, committed_offset) "
 		"             SELECT $1, $2, u.p, s.seq, u.o FROM s, unnest($3::int[], $4::int8[]) AS u(p, o)) "
-		"DELETE FROM eventlog.group_offset d USING unnest($3::int[], $5::int8[]) AS u(p, s) "
-		"WHERE d.grp = $1 AND d.topic = $2 AND d.partition = u.p AND d.seq = u.s",
+		"DELETE FROM eventlog.group_offset WHERE ctid = ANY (ARRAY("
+		"    SELECT d.ctid FROM unnest($3::int[], $5::int8[]) AS u(p, s) "
+		"    CROSS JOIN LATERAL (SELECT ctid FROM eventlog.group_offset "
+		"                        WHERE grp = $1 AND topic = $2 AND partition = u.p AND seq = u.s LIMIT 1) d))",
 	5, {TEXTOID, TEXTOID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}},
 	[Q_OFFSET_RESET] = {"WITH old AS (DELETE FROM eventlog.group_offset WHERE grp = $1 AND topic = $2 AND partition = $3) "
 		"INSERT INTO eventlog.group_offset (grp, topic, partition, seq, committed_offset) "

@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "access/relation.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "executor/spi.h"
@@ -167,6 +168,46 @@ el_notify_topic(ElNotifyEntry *entry, ElTopic *topic, bool recheck)
 }
 
 /*
+ * el_notify_topic in a subtransaction: a topic dropped (or a segment
+ * dropped by retention) while the pass reads it makes that topic's check
+ * fail, not the worker.  The topic is looked at afresh next time.
+ */
+static bool
+el_notify_topic_guarded(ElNotifyEntry *entry, ElTopic *topic, bool recheck)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool notified = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(outer);
+	PG_TRY();
+	{
+		notified = el_notify_topic(entry, topic, recheck);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(outer);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		ereport(DEBUG1,
+				(errmsg("eventlog worker skipped topic \"%s\" in this pass: %s",
+						topic->name, edata->message)));
+		FreeErrorData(edata);
+		entry->npartitions = 0; /* start over with it */
+		notified = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(outer);
+	CurrentResourceOwner = owner;
+	return notified;
+}
+
+/*
  * One pass over the database's topics, in the worker's transaction (the
  * notifications go out when it commits).  Returns true if any was sent.
  * recheck: look at every topic, not only those with counted commits.
@@ -228,7 +269,7 @@ el_notify_pass(bool recheck)
 			entry->stamp = 0;
 		}
 		entry->seen = true;
-		if (el_notify_topic(entry, &topic, recheck))
+		if (el_notify_topic_guarded(entry, &topic, recheck))
 			notified = true;
 	}
 	SPI_finish();

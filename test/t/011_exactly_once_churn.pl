@@ -238,6 +238,12 @@ sub worker_action
 	return ('commit', "BEGIN; $ins $think COMMIT;") if !$churn && $r < 0.85;
 	return ('rollback', "BEGIN; $ins_rb $think ROLLBACK;") if !$churn;
 
+	# After a stall, a silence or a leave, a worker stays for a second
+	# before the next one: they are drawn per action, and with quick calls
+	# a worker could otherwise spend the whole run away.
+	$r *= 0.86 if $now < ($wk->{calm_until} // 0);
+	$wk->{calm_until} = $now + $timeout + 1.5 if $r >= 0.86;
+
 	return ('commit', "BEGIN; $ins $think COMMIT;") if $r < 0.58;
 	return ('rollback', "BEGIN; $ins_rb $think ROLLBACK;") if $r < 0.72;
 	return ('savepoint', "BEGIN; SAVEPOINT s; $ins_rb ROLLBACK TO SAVEPOINT s; $ins $think COMMIT;")

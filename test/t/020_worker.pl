@@ -380,6 +380,43 @@ is(@spaced ? decode($spaced[-1])->{partitions}{0} : 'none', 150,
 	'the last one carries the final last stable offset');
 $node->safe_psql('postgres', q{ALTER SYSTEM RESET eventlog.notify_interval; SELECT pg_reload_conf()});
 
+# Topics created, written and dropped while the worker announces them: a
+# topic that goes away in the middle of a pass is skipped, the worker
+# carries on (it used to exit with "topic ... does not exist").
+{
+	my $before = worker_pids('postgres');
+	my $churn_log = -s $node->logfile;
+	$node->safe_psql('postgres', q{
+		DO $$
+		BEGIN
+			FOR i IN 1 .. 300 LOOP
+				PERFORM eventlog.create_topic('churn' || i, 16);
+				COMMIT;
+				PERFORM eventlog.produce_batch('churn' || i, array_fill('x'::text, ARRAY[64]));
+				COMMIT;
+				PERFORM eventlog.drop_topic('churn' || i);
+				COMMIT;
+			END LOOP;
+		END $$;
+	});
+	is(worker_pids('postgres'), $before, 'the worker survives 300 topics dropped while it announces them');
+	my $log = slurp_file($node->logfile, $churn_log);
+	unlike($log, qr/"eventlog worker".*exited with exit code/, 'no worker exit in the server log');
+	$node->safe_psql('postgres', q{SELECT eventlog.create_topic('after_churn', 1)});
+	my $l = $node->background_psql('postgres');
+	$l->query_safe('LISTEN "eventlog.after_churn"');
+	$node->safe_psql('postgres', q{SELECT eventlog.produce('after_churn', 'x'::text)});
+	my $heard = 0;
+	my $until = time() + 10;
+	while (!$heard && time() < $until)
+	{
+		$heard = 1 if $l->query_safe('SELECT 1') =~ /Asynchronous notification "eventlog.after_churn"/;
+		usleep(50_000) unless $heard;
+	}
+	ok($heard, 'and still announces new records');
+	$l->quit;
+}
+
 # --- 3. Expiry of a silent member without calls ---------------------------
 
 $node->safe_psql('postgres', q{
