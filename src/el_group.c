@@ -133,8 +133,8 @@ static const ElQueryDef el_queries[EL_NQUERIES] = {
 	 * highest seq.  Read, locked and written for several partitions at once,
 	 * as consume() needs them: a statement per call, not per partition.
 	 */
-	[Q_OFFSETS_GET] = {"SELECT o.partition, o.committed_offset FROM unnest($3::int[]) AS u(p) "
-		"CROSS JOIN LATERAL (SELECT partition, committed_offset FROM eventlog.group_offset "
+	[Q_OFFSETS_GET] = {"SELECT o.partition, o.committed_offset, o.seq FROM unnest($3::int[]) AS u(p) "
+		"CROSS JOIN LATERAL (SELECT partition, committed_offset, seq FROM eventlog.group_offset "
 		"                    WHERE grp = $1 AND topic = $2 AND partition = u.p ORDER BY seq DESC LIMIT 1) o",
 	3, {TEXTOID, TEXTOID, INT4ARRAYOID}},
 	[Q_OFFSETS_ENSURE] = {"INSERT INTO eventlog.group_offset (grp, topic, partition, seq, committed_offset) "
@@ -784,21 +784,17 @@ el_offset_lock(const char *grp, const char *topic, int32 partition, int64 initia
 }
 
 /*
- * Committed offsets of several partitions in one statement: found[i] is
- * false where the group never committed one.
+ * Runs Q_OFFSETS_GET or Q_OFFSETS_LOCK (rows of partition, offset, seq) and
+ * marks the partitions of parts it returned a row for, with their offsets
+ * and (if seqs is not NULL) seqs.
  */
-void
-el_offsets_get(const char *grp, const char *topic, const int32 *parts, int n,
-			   int64 *offsets, bool *found)
+static void
+el_read_offsets(ElQuery q, Datum *args, const int32 *parts, int n, bool *marked,
+				int64 *offsets, int64 *seqs)
 {
-	Datum		args[3];
 	uint64		r;
 
-	memset(found, 0, sizeof(bool) * n);
-	args[0] = CStringGetTextDatum(grp);
-	args[1] = CStringGetTextDatum(topic);
-	args[2] = el_array(parts, n, false);
-	el_run(Q_OFFSETS_GET, args, NULL, 0);
+	el_run(q, args, NULL, 0);
 	for (r = 0; r < SPI_processed; r++)
 	{
 		bool		isnull;
@@ -807,8 +803,27 @@ el_offsets_get(const char *grp, const char *topic, const int32 *parts, int n,
 		if (i < 0)
 			continue;
 		offsets[i] = DatumGetInt64(el_col(r, 2, &isnull));
-		found[i] = true;
+		if (seqs)
+			seqs[i] = DatumGetInt64(el_col(r, 3, &isnull));
+		marked[i] = true;
 	}
+}
+
+/*
+ * Committed offsets of several partitions in one statement: found[i] is
+ * false where the group never committed one.
+ */
+void
+el_offsets_get(const char *grp, const char *topic, const int32 *parts, int n,
+			   int64 *offsets, bool *found)
+{
+	Datum		args[3];
+
+	memset(found, 0, sizeof(bool) * n);
+	args[0] = CStringGetTextDatum(grp);
+	args[1] = CStringGetTextDatum(topic);
+	args[2] = el_array(parts, n, false);
+	el_read_offsets(Q_OFFSETS_GET, args, parts, n, found, offsets, NULL);
 }
 
 /*
@@ -828,27 +843,15 @@ el_offsets_lock(const char *grp, const char *topic, const int32 *parts, int n,
 	int64	   *seen = palloc(sizeof(int64) * Max(n, 1));
 	int			nunlocked = 0;
 	int			nmissing = 0;
-	uint64		r;
 	int			i;
 
 	args[0] = CStringGetTextDatum(grp);
 	args[1] = CStringGetTextDatum(topic);
 	args[2] = el_array(parts, n, false);
 
-	el_run(Q_OFFSETS_LOCK, args, NULL, 0);
-	memset(found, 0, sizeof(bool) * n);
 	memset(locked, 0, sizeof(bool) * n);
-	for (r = 0; r < SPI_processed; r++)
-	{
-		bool		isnull;
-
-		i = el_part_index(parts, n, DatumGetInt32(el_col(r, 1, &isnull)));
-		if (i < 0)
-			continue;
-		offsets[i] = DatumGetInt64(el_col(r, 2, &isnull));
-		seqs[i] = DatumGetInt64(el_col(r, 3, &isnull));
-		locked[i] = found[i] = true;
-	}
+	el_read_offsets(Q_OFFSETS_LOCK, args, parts, n, locked, offsets, seqs);
+	memcpy(found, locked, sizeof(bool) * n);
 
 	/* Partitions the lock found nothing for: new to the group, or held. */
 	for (i = 0; i < n; i++)
@@ -869,18 +872,7 @@ el_offsets_lock(const char *grp, const char *topic, const int32 *parts, int n,
 	args[2] = el_array(missing, nmissing, false);
 	args[3] = el_array(missing_at, nmissing, true);
 	el_run(Q_OFFSETS_ENSURE, args, NULL, 0);
-	el_run(Q_OFFSETS_LOCK, args, NULL, 0);
-	for (r = 0; r < SPI_processed; r++)
-	{
-		bool		isnull;
-
-		i = el_part_index(parts, n, DatumGetInt32(el_col(r, 1, &isnull)));
-		if (i < 0)
-			continue;
-		offsets[i] = DatumGetInt64(el_col(r, 2, &isnull));
-		seqs[i] = DatumGetInt64(el_col(r, 3, &isnull));
-		locked[i] = true;
-	}
+	el_read_offsets(Q_OFFSETS_LOCK, args, parts, n, locked, offsets, seqs);
 }
 
 /* el_offset_set for several partitions in one statement. */
