@@ -214,35 +214,15 @@ ek_error_from_sqlstate(int sqlerrcode)
 int16
 ek_try(void (*fn) (void *arg), void *arg)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	volatile int16 err = EK_ERR_NONE;
+	ErrorData  *edata = el_try(fn, arg);
+	int16		err;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		fn(arg);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		err = ek_error_from_sqlstate(edata->sqlerrcode);
-		ereport(err == EK_ERR_UNKNOWN_SERVER_ERROR ? LOG : DEBUG1,
-				(errmsg("eventlog kafka listener: %s", edata->message)));
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
+	if (edata == NULL)
+		return EK_ERR_NONE;
+	err = ek_error_from_sqlstate(edata->sqlerrcode);
+	ereport(err == EK_ERR_UNKNOWN_SERVER_ERROR ? LOG : DEBUG1,
+			(errmsg("eventlog kafka listener: %s", edata->message)));
+	FreeErrorData(edata);
 	return err;
 }
 

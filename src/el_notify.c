@@ -18,7 +18,6 @@
 #include "postgres.h"
 
 #include "access/relation.h"
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "executor/spi.h"
@@ -167,6 +166,22 @@ el_notify_topic(ElNotifyEntry *entry, ElTopic *topic, bool recheck)
 	return false;
 }
 
+typedef struct ElNotifyStep
+{
+	ElNotifyEntry *entry;
+	ElTopic    *topic;
+	bool		recheck;
+	bool		notified;
+} ElNotifyStep;
+
+static void
+el_notify_step(void *arg)
+{
+	ElNotifyStep *step = arg;
+
+	step->notified = el_notify_topic(step->entry, step->topic, step->recheck);
+}
+
 /*
  * el_notify_topic in a subtransaction: a topic dropped (or a segment
  * dropped by retention) while the pass reads it makes that topic's check
@@ -175,36 +190,17 @@ el_notify_topic(ElNotifyEntry *entry, ElTopic *topic, bool recheck)
 static bool
 el_notify_topic_guarded(ElNotifyEntry *entry, ElTopic *topic, bool recheck)
 {
-	MemoryContext outer = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	volatile bool notified = false;
+	ElNotifyStep step = {entry, topic, recheck, false};
+	ErrorData  *edata = el_try(el_notify_step, &step);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(outer);
-	PG_TRY();
-	{
-		notified = el_notify_topic(entry, topic, recheck);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(outer);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		ereport(DEBUG1,
-				(errmsg("eventlog worker skipped topic \"%s\" in this pass: %s",
-						topic->name, edata->message)));
-		FreeErrorData(edata);
-		entry->npartitions = 0; /* start over with it */
-		notified = false;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(outer);
-	CurrentResourceOwner = owner;
-	return notified;
+	if (edata == NULL)
+		return step.notified;
+	ereport(DEBUG1,
+			(errmsg("eventlog worker skipped topic \"%s\" in this pass: %s",
+					topic->name, edata->message)));
+	FreeErrorData(edata);
+	entry->npartitions = 0;		/* start over with it */
+	return false;
 }
 
 /*

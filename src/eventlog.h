@@ -197,6 +197,9 @@ extern bool el_worker_available(void);
 extern void el_worker_wake(void);
 extern void el_worker_want_segments(void);
 struct BackgroundWorker;
+/* el_subxact.c */
+extern ErrorData *el_try(void (*fn) (void *arg), void *arg);
+
 extern void el_describe_worker(struct BackgroundWorker *worker, const char *function,
 							   const char *type, int restart_time);
 extern bool el_notify_pass(bool recheck);
