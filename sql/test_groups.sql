@@ -125,6 +125,21 @@ COMMIT;
 SELECT member, partitions FROM eventlog.members WHERE "group" = 'memo';
 SELECT sum(committed_offset) FROM eventlog.lag WHERE "group" = 'memo';
 
+-- a committed position is found whatever the session looked up before: after calls
+-- that moved it were rolled back, and in a group deleted and made again
+SELECT string_agg(partition || ':' || "offset", ' ' ORDER BY partition, "offset")
+  FROM eventlog.consume('hint', 'grp', 4, commit => true);
+BEGIN;
+SELECT count(*) FROM eventlog.consume('hint', 'grp', 4, commit => true);
+SELECT count(*) FROM eventlog.consume('hint', 'grp', 4, commit => true);
+ROLLBACK;
+SELECT string_agg(partition || ':' || "offset", ' ' ORDER BY partition, "offset")
+  FROM eventlog.consume('hint', 'grp', 4, commit => true);
+SELECT eventlog.delete_group('hint');
+SELECT string_agg(partition || ':' || "offset", ' ' ORDER BY partition, "offset")
+  FROM eventlog.consume('hint', 'grp', 4, commit => true);
+SELECT eventlog.delete_group('hint');
+
 -- offsets across dump and restore: save, then restore (nothing to move here)
 SELECT eventlog.save_offsets() >= 4 AS saved;
 SELECT earliest_offset, high_watermark FROM eventlog.partition_mark WHERE topic = 'grp' ORDER BY partition;

@@ -132,19 +132,21 @@ static const ElQueryDef el_queries[EL_NQUERIES] = {
 	 * Committed offsets: a partition's current row is the one with the
 	 * highest seq.  Read, locked and written for several partitions at once,
 	 * as consume() needs them: a statement per call, not per partition.
+	 * Reads and locks look from a seq on ($4, see el_seqhint.c).
 	 */
-	[Q_OFFSETS_GET] = {"SELECT o.partition, o.committed_offset, o.seq FROM unnest($3::int[]) AS u(p) "
+	[Q_OFFSETS_GET] = {"SELECT o.partition, o.committed_offset, o.seq FROM unnest($3::int[], $4::int8[]) AS u(p, s) "
 		"CROSS JOIN LATERAL (SELECT partition, committed_offset, seq FROM eventlog.group_offset "
-		"                    WHERE grp = $1 AND topic = $2 AND partition = u.p ORDER BY seq DESC LIMIT 1) o",
-	3, {TEXTOID, TEXTOID, INT4ARRAYOID}},
+		"                    WHERE grp = $1 AND topic = $2 AND partition = u.p AND seq >= u.s "
+		"                    ORDER BY seq DESC LIMIT 1) o",
+	4, {TEXTOID, TEXTOID, INT4ARRAYOID, INT8ARRAYOID}},
 	[Q_OFFSETS_ENSURE] = {"INSERT INTO eventlog.group_offset (grp, topic, partition, seq, committed_offset) "
 		"SELECT $1, $2, u.p, 0, u.o FROM unnest($3::int[], $4::int8[]) AS u(p, o) ON CONFLICT DO NOTHING",
 	4, {TEXTOID, TEXTOID, INT4ARRAYOID, INT8ARRAYOID}},
-	[Q_OFFSETS_LOCK] = {"SELECT o.partition, o.committed_offset, o.seq FROM unnest($3::int[]) AS u(p) "
+	[Q_OFFSETS_LOCK] = {"SELECT o.partition, o.committed_offset, o.seq FROM unnest($3::int[], $4::int8[]) AS u(p, s) "
 		"CROSS JOIN LATERAL (SELECT partition, committed_offset, seq FROM eventlog.group_offset "
-		"                    WHERE grp = $1 AND topic = $2 AND partition = u.p "
+		"                    WHERE grp = $1 AND topic = $2 AND partition = u.p AND seq >= u.s "
 		"                    ORDER BY seq DESC LIMIT 1 FOR UPDATE SKIP LOCKED) o",
-	3, {TEXTOID, TEXTOID, INT4ARRAYOID}},
+	4, {TEXTOID, TEXTOID, INT4ARRAYOID, INT8ARRAYOID}},
 	[Q_OFFSET_LOCK_WAIT] = {"SELECT committed_offset, seq FROM eventlog.group_offset "
 		"WHERE grp = $1 AND topic = $2 AND partition = $3 ORDER BY seq DESC LIMIT 1 FOR UPDATE",
 	3, {TEXTOID, TEXTOID, INT4OID}},
@@ -784,16 +786,22 @@ el_offset_lock(const char *grp, const char *topic, int32 partition, int64 initia
 }
 
 /*
- * Runs Q_OFFSETS_GET or Q_OFFSETS_LOCK (rows of partition, offset, seq) and
- * marks the partitions of parts it returned a row for, with their offsets
- * and (if seqs is not NULL) seqs.
+ * Runs Q_OFFSETS_GET or Q_OFFSETS_LOCK (rows of partition, offset, seq) for
+ * partitions qparts[j] from seqs qfrom[j] on, and marks the partitions of
+ * parts it returned a row for, with their offsets and seqs.
  */
 static void
-el_read_offsets(ElQuery q, Datum *args, const int32 *parts, int n, bool *marked,
-				int64 *offsets, int64 *seqs)
+el_run_offsets(ElQuery q, const char *grp, const char *topic, const int32 *qparts,
+			   const int64 *qfrom, int nq, const int32 *parts, int n, bool *marked,
+			   int64 *offsets, int64 *seqs)
 {
+	Datum		args[4];
 	uint64		r;
 
+	args[0] = CStringGetTextDatum(grp);
+	args[1] = CStringGetTextDatum(topic);
+	args[2] = el_array(qparts, nq, false);
+	args[3] = el_array(qfrom, nq, true);
 	el_run(q, args, NULL, 0);
 	for (r = 0; r < SPI_processed; r++)
 	{
@@ -803,10 +811,39 @@ el_read_offsets(ElQuery q, Datum *args, const int32 *parts, int n, bool *marked,
 		if (i < 0)
 			continue;
 		offsets[i] = DatumGetInt64(el_col(r, 2, &isnull));
-		if (seqs)
-			seqs[i] = DatumGetInt64(el_col(r, 3, &isnull));
+		seqs[i] = DatumGetInt64(el_col(r, 3, &isnull));
 		marked[i] = true;
 	}
+}
+
+/*
+ * el_run_offsets for the partitions of parts, each from the seq its last
+ * lookup found on (el_seqhint.c); those it finds nothing for from there are
+ * looked up again from the start.
+ */
+static void
+el_read_offsets(ElQuery q, const char *grp, const char *topic, const int32 *parts, int n,
+				bool *marked, int64 *offsets, int64 *seqs)
+{
+	int64	   *from = palloc(sizeof(int64) * Max(n, 1));
+	int32	   *again = palloc(sizeof(int32) * Max(n, 1));
+	int			nagain = 0;
+	int			i;
+
+	memset(marked, 0, sizeof(bool) * n);
+	el_seqhint_get(grp, topic, parts, n, from);
+	el_run_offsets(q, grp, topic, parts, from, n, parts, n, marked, offsets, seqs);
+	for (i = 0; i < n; i++)
+		if (!marked[i] && from[i] > 0)
+			again[nagain++] = parts[i];
+	if (nagain > 0)
+	{
+		memset(from, 0, sizeof(int64) * nagain);
+		el_run_offsets(q, grp, topic, again, from, nagain, parts, n, marked, offsets, seqs);
+	}
+	el_seqhint_put(grp, topic, parts, n, marked, seqs);
+	pfree(from);
+	pfree(again);
 }
 
 /*
@@ -817,13 +854,10 @@ void
 el_offsets_get(const char *grp, const char *topic, const int32 *parts, int n,
 			   int64 *offsets, bool *found)
 {
-	Datum		args[3];
+	int64	   *seqs = palloc(sizeof(int64) * Max(n, 1));
 
-	memset(found, 0, sizeof(bool) * n);
-	args[0] = CStringGetTextDatum(grp);
-	args[1] = CStringGetTextDatum(topic);
-	args[2] = el_array(parts, n, false);
-	el_read_offsets(Q_OFFSETS_GET, args, parts, n, found, offsets, NULL);
+	el_read_offsets(Q_OFFSETS_GET, grp, topic, parts, n, found, offsets, seqs);
+	pfree(seqs);
 }
 
 /*
@@ -845,12 +879,7 @@ el_offsets_lock(const char *grp, const char *topic, const int32 *parts, int n,
 	int			nmissing = 0;
 	int			i;
 
-	args[0] = CStringGetTextDatum(grp);
-	args[1] = CStringGetTextDatum(topic);
-	args[2] = el_array(parts, n, false);
-
-	memset(locked, 0, sizeof(bool) * n);
-	el_read_offsets(Q_OFFSETS_LOCK, args, parts, n, locked, offsets, seqs);
+	el_read_offsets(Q_OFFSETS_LOCK, grp, topic, parts, n, locked, offsets, seqs);
 	memcpy(found, locked, sizeof(bool) * n);
 
 	/* Partitions the lock found nothing for: new to the group, or held. */
@@ -869,10 +898,12 @@ el_offsets_lock(const char *grp, const char *topic, const int32 *parts, int n,
 	if (nmissing == 0)
 		return;
 
+	args[0] = CStringGetTextDatum(grp);
+	args[1] = CStringGetTextDatum(topic);
 	args[2] = el_array(missing, nmissing, false);
 	args[3] = el_array(missing_at, nmissing, true);
 	el_run(Q_OFFSETS_ENSURE, args, NULL, 0);
-	el_read_offsets(Q_OFFSETS_LOCK, args, parts, n, locked, offsets, seqs);
+	el_read_offsets(Q_OFFSETS_LOCK, grp, topic, parts, n, locked, offsets, seqs);
 }
 
 /* el_offset_set for several partitions in one statement. */

@@ -49,4 +49,10 @@ extern void el_joincache_remember(const char *grp, const char *member, ElTopic *
 								  int64 generation, const int32 *partitions, int nparts);
 extern void el_joincache_forget(void);
 
+/* el_seqhint.c */
+extern void el_seqhint_get(const char *grp, const char *topic, const int32 *parts, int n,
+						   int64 *from);
+extern void el_seqhint_put(const char *grp, const char *topic, const int32 *parts, int n,
+						   const bool *found, const int64 *seqs);
+
 #endif							/* EL_GROUP_H */
