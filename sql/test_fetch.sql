@@ -51,3 +51,16 @@ SELECT * FROM eventlog.fetch('f', 0, NULL);
 SELECT * FROM eventlog.fetch('f', 0, 0, NULL);
 -- the session goes on working after every error
 SELECT count(*) FROM eventlog.fetch('f', 0, 0);
+
+-- seeks forward, back and within a page in a partition of many pages: each read starts
+-- at the offset asked for, wherever the previous read of the session ended
+SELECT eventlog.create_topic('pages', 1);
+SELECT count(*) FROM eventlog.produce_batch('pages',
+  array(SELECT 'r' || i || repeat('.', 200) FROM generate_series(0, 999) i));
+SELECT sum(size_bytes) / 8192 > 20 AS many_pages FROM eventlog.topic_segments('pages');
+SELECT o AS asked, f."offset", split_part(convert_from(f.value, 'UTF8'), '.', 1) AS value
+  FROM unnest(ARRAY[500, 501, 537, 538, 100, 999, 0, 998, 250, 251, 900, 1]) WITH ORDINALITY AS u(o, n),
+  LATERAL eventlog.fetch('pages', 0, o, 1) f ORDER BY n;
+SELECT count(*), min("offset"), max("offset") FROM eventlog.fetch('pages', 0, 480, 100);
+SELECT count(*), min("offset"), max("offset") FROM eventlog.fetch('pages', 0, 580, 100);
+SELECT eventlog.drop_topic('pages');

@@ -17,6 +17,75 @@
 #include "eventlog.h"
 
 /*
+ * Where the last seek or read of a relation ended, per backend.  A consumer
+ * goes on from where its previous call stopped, so its next seek lands in
+ * that block or the one after it: two or three page reads confirm that,
+ * against a dozen for the binary search of a long log.  A hint is only
+ * tried, never trusted: the block is taken only if its pages say so.
+ */
+typedef struct ElSeekHint
+{
+	RelFileNode node;
+	BlockNumber blkno;
+} ElSeekHint;
+
+#define EL_SEEK_HINTS 64
+
+static ElSeekHint el_seek_hints[EL_SEEK_HINTS];
+
+static ElSeekHint *
+el_seek_hint(Relation rel)
+{
+	return &el_seek_hints[(rel->rd_node.relNode ^ rel->rd_node.dbNode) % EL_SEEK_HINTS];
+}
+
+static void
+el_seek_remember(Relation rel, BlockNumber blkno)
+{
+	ElSeekHint *hint = el_seek_hint(rel);
+
+	hint->node = rel->rd_node;
+	hint->blkno = blkno;
+}
+
+/* Does the block holding offset start at or below it?  (-1: not a data page) */
+static inline bool
+el_starts_at_or_below(int64 first, int64 offset)
+{
+	return first >= 0 && first <= offset;
+}
+
+/*
+ * The block holding offset if it is blkno or the next one, else
+ * InvalidBlockNumber.
+ */
+static BlockNumber
+el_seek_near(Relation rel, ElMetaInfo *meta, int64 offset, BlockNumber blkno)
+{
+	int64		first;
+	int			step;
+
+	if (blkno < EL_FIRST_DATA_BLOCK || blkno > meta->last_block)
+		return InvalidBlockNumber;
+	first = el_block_first_offset(rel, blkno);
+	for (step = 0; step < 2; step++)
+	{
+		int64		next;
+
+		if (!el_starts_at_or_below(first, offset))
+			return InvalidBlockNumber;
+		if (blkno == meta->last_block)
+			return blkno;
+		next = el_block_first_offset(rel, blkno + 1);
+		if (!el_starts_at_or_below(next, offset))
+			return blkno;
+		blkno++;
+		first = next;
+	}
+	return InvalidBlockNumber;
+}
+
+/*
  * Finds the data block holding offset (the last block whose first offset is
  * at or below it) by binary search over blocks: pages are filled in offset
  * order, so the cost grows with the logarithm of the log, not its length.
@@ -25,22 +94,35 @@
 BlockNumber
 el_seek_block(Relation rel, ElMetaInfo *meta, int64 offset)
 {
+	ElSeekHint *hint = el_seek_hint(rel);
 	BlockNumber lo = EL_FIRST_DATA_BLOCK;
 	BlockNumber hi = meta->last_block;
 
 	if (hi < EL_FIRST_DATA_BLOCK)
 		return InvalidBlockNumber;
 
+	if (RelFileNodeEquals(hint->node, rel->rd_node))
+	{
+		BlockNumber near = el_seek_near(rel, meta, offset, hint->blkno);
+
+		if (near != InvalidBlockNumber)
+		{
+			hint->blkno = near;
+			return near;
+		}
+	}
+
 	while (lo < hi)
 	{
 		BlockNumber mid = lo + (hi - lo + 1) / 2;
 		int64		first = el_block_first_offset(rel, mid);
 
-		if (first >= 0 && first <= offset)
+		if (el_starts_at_or_below(first, offset))
 			lo = mid;
 		else
 			hi = mid - 1;
 	}
+	el_seek_remember(rel, lo);
 	return lo;
 }
 
@@ -135,10 +217,12 @@ el_reader_next(ElReader *reader, ElRecord *rec)
 	return false;
 }
 
-/* Releases a reader. */
+/* Releases a reader, remembering where it stopped for the next seek. */
 void
 el_reader_end(ElReader *reader)
 {
+	if (reader->view->blkno != InvalidBlockNumber)
+		el_seek_remember(reader->rel, reader->view->blkno);
 	pfree(reader->view);
 	pfree(reader);
 }
