@@ -433,6 +433,29 @@ def read_client(kind, idx, nclients, arg, batch, barrier, out):
             hsum += h
             lsum += l
             pos = mx
+    elif kind == "keyset_durable":
+        # keyset pagination that keeps its position in a table, written in
+        # the statement that reads (so committed durably with every call), as
+        # a consumer that must not lose its place does; consume does the same
+        lo = idx * N_READ // nclients
+        hi = (idx + 1) * N_READ // nclients
+        cur.execute("INSERT INTO bench.rh_pos VALUES (%s, %s)"
+                    " ON CONFLICT (client) DO UPDATE SET last_id = EXCLUDED.last_id", (idx, lo))
+        while True:
+            cur.execute("WITH s AS (SELECT id, key, value FROM bench.rh"
+                        "           WHERE id > (SELECT last_id FROM bench.rh_pos WHERE client = %s) AND id <= %s"
+                        "           ORDER BY id LIMIT %s),"
+                        "     u AS (UPDATE bench.rh_pos SET last_id = (SELECT max(id) FROM s)"
+                        "           WHERE client = %s AND EXISTS (SELECT FROM s))"
+                        " SELECT count(*), coalesce(sum(hashtext(key)), 0), coalesce(sum(length(value)), 0) FROM s",
+                        (idx, hi, batch, idx))
+            n, h, l = cur.fetchone()
+            calls += 1
+            if n == 0:
+                break
+            cnt += n
+            hsum += h
+            lsum += l
     elif kind == "pgq":
         # the queue is ticked every READ_CALL events; larger batches span several ticks
         consumer = arg
@@ -481,6 +504,8 @@ READ_CASES = [  # (series, kind, clients, records per call, label)
     ("consume1", "consume", 1, "small", "eventlog consume"), ("consume8", "consume", 8, "small", "eventlog consume"),
     ("consume1_big", "consume", 1, "big", "eventlog consume"), ("consume8_big", "consume", 8, "big", "eventlog consume"),
     ("keyset1", "keyset", 1, "small", "heap_pk keyset"), ("keyset8", "keyset", 8, "small", "heap_pk keyset"),
+    ("keysetd1", "keyset_durable", 1, "small", "heap_pk keyset+pos"),
+    ("keysetd8", "keyset_durable", 8, "small", "heap_pk keyset+pos"),
     ("pgq1", "pgq", 1, "small", "PgQ batches"), ("pgq1_big", "pgq", 1, "big", "PgQ batches")]
 
 
@@ -498,6 +523,8 @@ def w_read():
     q("DROP TABLE IF EXISTS bench.rh")
     q("CREATE TABLE bench.rh (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, key text, value text,"
       " headers jsonb, ts timestamptz NOT NULL DEFAULT now())")
+    q("DROP TABLE IF EXISTS bench.rh_pos")
+    q("CREATE TABLE bench.rh_pos (client int PRIMARY KEY, last_id bigint NOT NULL)")
     q("INSERT INTO bench.rh (key, value) SELECT k, %s FROM (SELECT %s AS k FROM generate_series(1, %d) i) s"
       % (val_sql("k", 110), key_sql(0, "i"), N_READ))
     reset_system("pgq", "rq")
@@ -536,6 +563,7 @@ def w_read():
     drop_system("eventlog", "r")
     drop_system("pgq", "rq")
     q("DROP TABLE bench.rh")
+    q("DROP TABLE bench.rh_pos")
 
 
 # ---------------------------------------------------------------- 6. seek
@@ -1035,6 +1063,8 @@ def report(settings, machine):
                                ("eventlog `consume(commit => true)`", READ_CALL, "consume1", "consume8"),
                                ("eventlog `consume(commit => true)`", READ_BIG, "consume1_big", "consume8_big"),
                                ("heap + PK, keyset pagination", READ_CALL, "keyset1", "keyset8"),
+                               ("heap + PK, keyset pagination, position committed with each call",
+                                READ_CALL, "keysetd1", "keysetd8"),
                                ("PgQ `next_batch`/`get_batch_events`/`finish_batch`", READ_CALL, "pgq1", None),
                                ("PgQ `next_batch_custom`/... (batches of several ticks)", READ_BIG, "pgq1_big", None)):
             add("| %s | %d | %s | %s |" % (label, n, cell(series("read", a), "rec/s"),
@@ -1111,6 +1141,10 @@ def report(settings, machine):
                 target("read with %s, %d client%s" % (label, c, plural),
                        "≥ 1.0× keyset over heap + PK, %d client%s" % (c, plural),
                        ratio(m("read", wid % c), m("read", "keyset%d" % c)), 1.0)
+            if wid == "consume%d":
+                target("read with %s, %d client%s" % (label, c, plural),
+                       "≥ 1.0× keyset over heap + PK committing its position, %d client%s" % (c, plural),
+                       ratio(m("read", wid % c), m("read", "keysetd%d" % c)), 1.0)
     target("WAL bytes per record (1 transaction, 110 B)", "≤ 0.8× heap + PK",
            ratio(m("tx1m_wal", "eventlog"), m("tx1m_wal", "heap_pk")), 0.8, False)
     target("disk bytes per record (1 transaction, 110 B)", "≤ 0.7× heap + PK",
