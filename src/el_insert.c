@@ -271,23 +271,14 @@ el_create_meta(Relation rel, int32 partition, int64 base_offset)
 	UnlockRelationForExtension(rel, ExclusiveLock);
 }
 
-/*
- * Returns the metapage exclusively locked, creating it on first use.  Once
- * it is known to exist, the relation cache entry remembers (rd_amcache is
- * dropped with the entry, e.g. at TRUNCATE), saving a file-size call per
- * append.
- */
+/* Returns the metapage exclusively locked, creating it on first use. */
 static Buffer
 el_lock_meta(Relation rel, int64 base_offset)
 {
 	Buffer		buffer;
 
-	if (rel->rd_amcache == NULL)
-	{
-		if (RelationGetNumberOfBlocks(rel) == 0)
-			el_create_meta(rel, -1, base_offset);
-		rel->rd_amcache = MemoryContextAllocZero(CacheMemoryContext, sizeof(bool));
-	}
+	if (!el_has_meta_block(rel))
+		el_create_meta(rel, -1, base_offset);
 
 	buffer = ReadBuffer(rel, EL_META_BLOCK);
 	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);

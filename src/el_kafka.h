@@ -210,7 +210,6 @@ extern void ek_log_read(const char *name, int32 partition, int64 offset,
 						EkRecordCallback cb, void *arg);
 extern int64 ek_log_append(const char *name, int32 partition, EkRecord *recs, int n);
 extern uint64 ek_log_stamp(uint32 *wait_ids, int n);
-extern bool ek_log_extension_present(void);
 
 /* ---- Requests (el_kafka_worker.c calls the APIs) ---- */
 

@@ -14,8 +14,6 @@
 
 #include "access/detoast.h"
 #include "access/relation.h"
-#include "catalog/namespace.h"
-#include "commands/extension.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -49,14 +47,6 @@ static TimestampTz
 ek_ms_to_ts(int64 ms)
 {
 	return (TimestampTz) (ms - EK_EPOCH_DIFF_MS) * 1000;
-}
-
-/* True if eventlog is installed in this database. */
-bool
-ek_log_extension_present(void)
-{
-	return OidIsValid(get_extension_oid("eventlog", true)) &&
-		OidIsValid(get_namespace_oid("eventlog_topics", true));
 }
 
 /* ---- Topics ---- */

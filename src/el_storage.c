@@ -10,6 +10,8 @@
 #include "storage/bufmgr.h"
 #include "storage/smgr.h"
 
+#include "utils/memutils.h"
+
 #include "eventlog.h"
 
 /* ---- WAL ---- */
@@ -79,6 +81,23 @@ el_block_first_offset(Relation rel, BlockNumber blkno)
 }
 
 /*
+ * Whether the relation's file has its first block (the metapage's place).
+ * Once it has, the relation cache entry remembers: rd_amcache is dropped
+ * with the entry, as at TRUNCATE, and a file never loses its first block
+ * otherwise.  That saves a file-size call per read and per append.
+ */
+bool
+el_has_meta_block(Relation rel)
+{
+	if (rel->rd_amcache != NULL)
+		return true;
+	if (RelationGetNumberOfBlocks(rel) == 0)
+		return false;
+	rel->rd_amcache = MemoryContextAllocZero(CacheMemoryContext, sizeof(bool));
+	return true;
+}
+
+/*
  * Reads what the metapage and the tail page say: partition, the earliest
  * offset stored and the high watermark (the next offset to assign).
  */
@@ -91,7 +110,7 @@ el_read_meta(Relation rel, ElMetaInfo *info)
 
 	memset(info, 0, sizeof(ElMetaInfo));
 	info->partition = -1;
-	if (RelationGetNumberOfBlocks(rel) == 0)
+	if (!el_has_meta_block(rel))
 		return;
 
 	buffer = ReadBuffer(rel, EL_META_BLOCK);

@@ -464,12 +464,26 @@ el_worker_detach(int code, Datum arg)
 		SetLatch(launcher);
 }
 
-/* True if eventlog is installed in this database (and not being dropped). */
+/*
+ * True if eventlog is installed in this database (and not being dropped).
+ * Asked before every pass: the extension's catalog is scanned only when the
+ * topics' schema (which DROP EXTENSION drops) is one not seen before.
+ */
 static bool
 el_extension_present(void)
 {
-	return OidIsValid(get_extension_oid("eventlog", true)) &&
-		OidIsValid(get_namespace_oid("eventlog_topics", true));
+	static Oid	confirmed = InvalidOid;
+	Oid			nsp = get_namespace_oid("eventlog_topics", true);
+
+	if (!OidIsValid(nsp))
+		return false;
+	if (nsp != confirmed)
+	{
+		if (!OidIsValid(get_extension_oid("eventlog", true)))
+			return false;
+		confirmed = nsp;
+	}
+	return true;
 }
 
 void

@@ -125,6 +125,7 @@ extern void el_wal_start(ElWal *wal, Relation rel);
 extern Page el_wal_register(ElWal *wal, Buffer buffer, bool new_page);
 extern void el_wal_finish(ElWal *wal);
 extern int64 el_block_first_offset(Relation rel, BlockNumber blkno);
+extern bool el_has_meta_block(Relation rel);
 extern void el_check_tupdesc(Relation rel);
 
 /* ---- Appending (el_insert.c) ---- */
