@@ -412,12 +412,19 @@ el_append(Relation rel, int32 partition, ElNewRecord *recs, int nrecs,
 		return 0;
 	}
 
+	/*
+	 * A page that leaves records for a later page is sealed in the WAL
+	 * record that fills it, and the next page is written whole (a full
+	 * image, no delta to compute) in the same record: a page filled by one
+	 * call is logged once, not compared again only to be sealed.  A sealed
+	 * page takes no more records, so a page sealed before its successor
+	 * exists (an error or crash between two records) is simply passed over.
+	 */
 	while (done < nrecs)
 	{
 		ElWal		wal;
 		Page		metapage = NULL;
 		Page		tailpage = NULL;
-		int			n = 0;
 
 		el_wal_start(&wal, rel);
 		if (set_partition)
@@ -426,36 +433,47 @@ el_append(Relation rel, int32 partition, ElNewRecord *recs, int nrecs,
 			ElPageGetMeta(metapage)->partition = partition;
 			set_partition = false;
 		}
-		if (BufferIsValid(tailbuf) && el_page_is_data(BufferGetPage(tailbuf)))
+		if (BufferIsValid(tailbuf) && el_page_is_data(BufferGetPage(tailbuf)) &&
+			!el_page_sealed(BufferGetPage(tailbuf)))
 		{
 			tailpage = el_wal_register(&wal, tailbuf, false);
-			n = el_fill_page(tailpage, BufferGetBlockNumber(tailbuf), recs + done,
-							 nrecs - done, xid, cid, tids ? tids + done : NULL);
+			done += el_fill_page(tailpage, BufferGetBlockNumber(tailbuf), recs + done,
+								 nrecs - done, xid, cid, tids ? tids + done : NULL);
+			if (done < nrecs)
+				ElPageGetOpaque(tailpage)->flags |= EL_PAGE_SEALED;
 		}
 
-		if (n == 0)
+		if (done < nrecs)
 		{
-			/* Start a new tail page, seal the old one, point the metapage at it. */
+			/* Start a new tail page and point the metapage at it. */
 			BlockNumber newblk = Max(meta->last_block + 1, EL_FIRST_DATA_BLOCK);
-			Buffer		newbuf = el_new_page(rel, newblk);
-			Page		newpage = el_wal_register(&wal, newbuf, true);
+			Page		oldpage = tailpage;
+			Buffer		newbuf;
+			Page		newpage;
 			int64		first;
+			int			n;
 
+			if (oldpage == NULL && BufferIsValid(tailbuf) &&
+				el_page_is_data(BufferGetPage(tailbuf)))
+				oldpage = BufferGetPage(tailbuf);
+			newbuf = el_new_page(rel, newblk);
+			newpage = el_wal_register(&wal, newbuf, true);
 			if (recs[done].offset >= 0)
 				first = recs[done].offset;
-			else if (tailpage)
-				first = el_page_next_offset(tailpage);
+			else if (oldpage)
+				first = el_page_next_offset(oldpage);
 			else
 				first = meta->base_offset;
 
 			el_init_data_page(newpage, first,
-							  tailpage ? ElPageGetOpaque(tailpage)->max_ts : DT_NOBEGIN);
+							  oldpage ? ElPageGetOpaque(oldpage)->max_ts : DT_NOBEGIN);
 			n = el_fill_page(newpage, newblk, recs + done, nrecs - done, xid, cid,
 							 tids ? tids + done : NULL);
 			if (n == 0)
 				elog(ERROR, "eventlog record does not fit an empty page");
-			if (tailpage)
-				ElPageGetOpaque(tailpage)->flags |= EL_PAGE_SEALED;
+			done += n;
+			if (done < nrecs)
+				ElPageGetOpaque(newpage)->flags |= EL_PAGE_SEALED;
 			if (metapage == NULL)
 				metapage = el_wal_register(&wal, metabuf, false);
 			ElPageGetMeta(metapage)->last_block = newblk;
@@ -467,8 +485,6 @@ el_append(Relation rel, int32 partition, ElNewRecord *recs, int nrecs,
 		}
 		else
 			el_wal_finish(&wal);
-
-		done += n;
 	}
 
 	UnlockReleaseBuffer(tailbuf);

@@ -58,10 +58,11 @@ typedef struct ElPageOpaqueData
 typedef ElPageOpaqueData *ElPageOpaque;
 
 /* Page flags */
-#define EL_PAGE_SEALED		0x0001	/* a later page exists: no more appends */
+#define EL_PAGE_SEALED		0x0001	/* no more appends: records go on in a later page */
 #define EL_PAGE_FROZEN		0x0002	/* sealed and every run frozen */
 
 #define ElPageGetOpaque(page) ((ElPageOpaque) PageGetSpecialPointer(page))
+#define el_page_sealed(page) ((ElPageGetOpaque(page)->flags & EL_PAGE_SEALED) != 0)
 
 /* Metapage contents, stored right after the page header of block 0. */
 typedef struct ElMetaPageData

@@ -170,8 +170,8 @@ el_reader_next(ElReader *reader, ElRecord *rec)
 		if (reader->index >= view->nrecords)
 		{
 			/*
-			 * Only a sealed page has a successor; the tail may still grow,
-			 * but what it gets now is invisible to our snapshot.
+			 * Only a sealed page can have a successor; the tail may still
+			 * grow, but what it gets now is invisible to our snapshot.
 			 */
 			if (!view->sealed)
 			{

@@ -6,8 +6,9 @@
  * in Kafka), so VACUUM's work is to settle transaction ids before they wrap
  * around: committed runs older than the freeze limit become frozen, aborted
  * ones are marked so for good, both WAL-logged, and relfrozenxid advances.
- * Pages are sealed once a later page exists and never change afterwards, so
- * the metapage remembers the frozen prefix and VACUUM starts after it.
+ * Pages are sealed once the log goes on past them and never take records
+ * afterwards, so the metapage remembers the frozen prefix and VACUUM starts
+ * after it.
  */
 #include "postgres.h"
 
