@@ -875,6 +875,8 @@ el_offsets_lock(const char *grp, const char *topic, const int32 *parts, int n,
 	int32	   *missing = palloc(sizeof(int32) * Max(n, 1));
 	int64	   *missing_at = palloc(sizeof(int64) * Max(n, 1));
 	int64	   *seen = palloc(sizeof(int64) * Max(n, 1));
+	int64	   *made_at = palloc(sizeof(int64) * Max(n, 1));
+	int64	   *made_seq = palloc(sizeof(int64) * Max(n, 1));
 	int			nunlocked = 0;
 	int			nmissing = 0;
 	int			i;
@@ -903,7 +905,18 @@ el_offsets_lock(const char *grp, const char *topic, const int32 *parts, int n,
 	args[2] = el_array(missing, nmissing, false);
 	args[3] = el_array(missing_at, nmissing, true);
 	el_run(Q_OFFSETS_ENSURE, args, NULL, 0);
-	el_read_offsets(Q_OFFSETS_LOCK, grp, topic, parts, n, locked, offsets, seqs);
+
+	/* Lock the rows just made (or made meanwhile by another transaction). */
+	el_read_offsets(Q_OFFSETS_LOCK, grp, topic, missing, nmissing, found, made_at, made_seq);
+	for (i = 0; i < nmissing; i++)
+		if (found[i])
+		{
+			int			j = el_part_index(parts, n, missing[i]);
+
+			locked[j] = true;
+			offsets[j] = made_at[i];
+			seqs[j] = made_seq[i];
+		}
 }
 
 /* el_offset_set for several partitions in one statement. */
