@@ -545,6 +545,11 @@ eventlog_worker_main(Datum arg)
 		now = GetCurrentTimestamp();
 		/* now() in this worker's queries: there is no client to set it */
 		SetCurrentStatementStartTimestamp();
+
+		/*
+		 * Notifications first, in a transaction of their own: they go out
+		 * when it commits, so nothing else may make them wait.
+		 */
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		present = el_extension_present();
@@ -556,11 +561,21 @@ eventlog_worker_main(Datum arg)
 			notified = el_notify_pass(recheck);
 			if (recheck)
 				last_recheck = now;
+		}
+		PopActiveSnapshot();
+		CommitTransactionCommand();
 
-			/*
-			 * Mirrors poll their sources about once a second, and at once
-			 * again while they find records: not on every local commit.
-			 */
+		/*
+		 * Mirrors poll their sources about once a second, and at once again
+		 * while they find records: not on every local commit.  Silent group
+		 * members are looked for once a second.
+		 */
+		if (present &&
+			(mirror_busy || TimestampDifferenceExceeds(last_mirror, now, 1000) ||
+			 TimestampDifferenceExceeds(last_expiry, now, 1000)))
+		{
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
 			if (mirror_busy || TimestampDifferenceExceeds(last_mirror, now, 1000))
 			{
 				pgstat_report_activity(STATE_RUNNING, "mirroring");
@@ -577,9 +592,9 @@ eventlog_worker_main(Datum arg)
 				SPI_finish();
 				last_expiry = now;
 			}
+			PopActiveSnapshot();
+			CommitTransactionCommand();
 		}
-		PopActiveSnapshot();
-		CommitTransactionCommand();
 
 		/* Retention in transactions of its own: their DROPs commit at once. */
 		if (present &&
