@@ -48,7 +48,7 @@ el_seek_remember(Relation rel, BlockNumber blkno)
 	hint->blkno = blkno;
 }
 
-/* Does the block holding offset start at or below it?  (-1: not a data page) */
+/* Does a block whose first offset is first start at or below offset? */
 static inline bool
 el_starts_at_or_below(int64 first, int64 offset)
 {
@@ -56,40 +56,13 @@ el_starts_at_or_below(int64 first, int64 offset)
 }
 
 /*
- * The block holding offset if it is blkno or the next one, else
- * InvalidBlockNumber.
- */
-static BlockNumber
-el_seek_near(Relation rel, ElMetaInfo *meta, int64 offset, BlockNumber blkno)
-{
-	int64		first;
-	int			step;
-
-	if (blkno < EL_FIRST_DATA_BLOCK || blkno > meta->last_block)
-		return InvalidBlockNumber;
-	first = el_block_first_offset(rel, blkno);
-	for (step = 0; step < 2; step++)
-	{
-		int64		next;
-
-		if (!el_starts_at_or_below(first, offset))
-			return InvalidBlockNumber;
-		if (blkno == meta->last_block)
-			return blkno;
-		next = el_block_first_offset(rel, blkno + 1);
-		if (!el_starts_at_or_below(next, offset))
-			return blkno;
-		blkno++;
-		first = next;
-	}
-	return InvalidBlockNumber;
-}
-
-/*
  * Finds the data block holding offset (the last block whose first offset is
  * at or below it) by binary search over blocks: pages are filled in offset
  * order, so the cost grows with the logarithm of the log, not its length.
  * Offsets before the first retained one map to the first data block.
+ *
+ * The search starts by looking at the hinted block and the two after it;
+ * each look narrows the range, so a wrong hint costs no more than a look.
  */
 BlockNumber
 el_seek_block(Relation rel, ElMetaInfo *meta, int64 offset)
@@ -101,23 +74,33 @@ el_seek_block(Relation rel, ElMetaInfo *meta, int64 offset)
 	if (hi < EL_FIRST_DATA_BLOCK)
 		return InvalidBlockNumber;
 
-	if (RelFileNodeEquals(hint->node, rel->rd_node))
+	if (RelFileNodeEquals(hint->node, rel->rd_node) &&
+		hint->blkno >= lo && hint->blkno <= hi)
 	{
-		BlockNumber near = el_seek_near(rel, meta, offset, hint->blkno);
+		BlockNumber h = hint->blkno;
 
-		if (near != InvalidBlockNumber)
+		if (!el_starts_at_or_below(el_block_first_offset(rel, h), offset))
+			hi = Max(lo, h - 1);
+		else
 		{
-			hint->blkno = near;
-			return near;
+			lo = h;
+			while (lo < hi && lo < h + 2)
+			{
+				if (!el_starts_at_or_below(el_block_first_offset(rel, lo + 1), offset))
+				{
+					hi = lo;
+					break;
+				}
+				lo++;
+			}
 		}
 	}
 
 	while (lo < hi)
 	{
 		BlockNumber mid = lo + (hi - lo + 1) / 2;
-		int64		first = el_block_first_offset(rel, mid);
 
-		if (el_starts_at_or_below(first, offset))
+		if (el_starts_at_or_below(el_block_first_offset(rel, mid), offset))
 			lo = mid;
 		else
 			hi = mid - 1;
