@@ -384,7 +384,16 @@ def w_clients():
 def read_client(kind, idx, nclients, arg, batch, barrier, out):
     conn = connect()
     cur = conn.cursor()
-    cnt = hsum = lsum = calls = 0
+    tally = [0, 0, 0, 0]   # records, key hash sum, value bytes, calls
+
+    def took(n, h, l):
+        """Adds one call's (count, key hash sum, value bytes); false if it read nothing."""
+        tally[3] += 1
+        tally[0] += n
+        tally[1] += h
+        tally[2] += l
+        return n > 0
+
     barrier.wait()
     t0 = time.monotonic()
     if kind == "fetch":
@@ -394,29 +403,19 @@ def read_client(kind, idx, nclients, arg, batch, barrier, out):
                 cur.execute("SELECT count(*), max(\"offset\"), coalesce(sum(hashtext(key)), 0),"
                             " coalesce(sum(length(value)), 0) FROM eventlog.fetch('r', %s, %s, %s)", (p, pos, batch))
                 n, mx, h, l = cur.fetchone()
-                calls += 1
-                if n == 0:
+                if not took(n, h, l):
                     break
-                cnt += n
-                hsum += h
-                lsum += l
                 pos = mx + 1
     elif kind == "consume":
         grp, member = arg, "m%d" % idx
         while True:
             cur.execute("SELECT count(*), coalesce(sum(hashtext(key)), 0), coalesce(sum(length(value)), 0)"
                         " FROM eventlog.consume(%s, 'r', %s, member => %s, commit => true)", (grp, batch, member))
-            n, h, l = cur.fetchone()
-            calls += 1
-            if n == 0:
+            if not took(*cur.fetchone()):
                 cur.execute("SELECT coalesce(sum(lag), -1) FROM eventlog.lag WHERE \"group\" = %s", (grp,))
                 if cur.fetchone()[0] == 0:
                     break
                 time.sleep(0.005)
-                continue
-            cnt += n
-            hsum += h
-            lsum += l
     elif kind == "keyset":
         lo = idx * N_READ // nclients
         hi = (idx + 1) * N_READ // nclients
@@ -426,12 +425,8 @@ def read_client(kind, idx, nclients, arg, batch, barrier, out):
                         " FROM (SELECT id, key, value FROM bench.rh WHERE id > %s AND id <= %s"
                         " ORDER BY id LIMIT %s) s", (pos, hi, batch))
             n, mx, h, l = cur.fetchone()
-            calls += 1
-            if n == 0:
+            if not took(n, h, l):
                 break
-            cnt += n
-            hsum += h
-            lsum += l
             pos = mx
     elif kind == "keyset_durable":
         # keyset pagination that keeps its position in a table, written in
@@ -449,13 +444,8 @@ def read_client(kind, idx, nclients, arg, batch, barrier, out):
                         "           WHERE client = %s AND EXISTS (SELECT FROM s))"
                         " SELECT count(*), coalesce(sum(hashtext(key)), 0), coalesce(sum(length(value)), 0) FROM s",
                         (idx, hi, batch, idx))
-            n, h, l = cur.fetchone()
-            calls += 1
-            if n == 0:
+            if not took(*cur.fetchone()):
                 break
-            cnt += n
-            hsum += h
-            lsum += l
     elif kind == "pgq":
         # the queue is ticked every READ_CALL events; larger batches span several ticks
         consumer = arg
@@ -471,18 +461,15 @@ def read_client(kind, idx, nclients, arg, batch, barrier, out):
                 break
             cur.execute("SELECT count(*), coalesce(sum(hashtext(ev_extra1)), 0), coalesce(sum(length(ev_data)), 0)"
                         " FROM pgq.get_batch_events(%s)", (b,))
-            n, h, l = cur.fetchone()
+            row = cur.fetchone()
             cur.execute("SELECT pgq.finish_batch(%s)", (b,))
             conn.commit()
-            calls += 1
-            cnt += n
-            hsum += h
-            lsum += l
+            took(*row)
     t1 = time.monotonic()
     if kind == "consume":
         cur.execute("SELECT eventlog.leave(%s, %s)", (arg, "m%d" % idx))
     conn.close()
-    out.put((t0, t1, cnt, hsum, lsum, calls))
+    out.put((t0, t1) + tuple(tally))
 
 
 def run_readers(kind, nclients, arg, batch):
