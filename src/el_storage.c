@@ -9,7 +9,6 @@
 #include "catalog/pg_type.h"
 #include "storage/bufmgr.h"
 #include "storage/smgr.h"
-
 #include "utils/memutils.h"
 
 #include "eventlog.h"

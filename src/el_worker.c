@@ -525,6 +525,8 @@ eventlog_worker_main(Datum arg)
 	for (;;)
 	{
 		bool		present;
+		bool		mirror_due;
+		bool		expiry_due;
 		TimestampTz now;
 
 		/*
@@ -570,13 +572,13 @@ eventlog_worker_main(Datum arg)
 		 * while they find records: not on every local commit.  Silent group
 		 * members are looked for once a second.
 		 */
-		if (present &&
-			(mirror_busy || TimestampDifferenceExceeds(last_mirror, now, 1000) ||
-			 TimestampDifferenceExceeds(last_expiry, now, 1000)))
+		mirror_due = mirror_busy || TimestampDifferenceExceeds(last_mirror, now, 1000);
+		expiry_due = TimestampDifferenceExceeds(last_expiry, now, 1000);
+		if (present && (mirror_due || expiry_due))
 		{
 			StartTransactionCommand();
 			PushActiveSnapshot(GetTransactionSnapshot());
-			if (mirror_busy || TimestampDifferenceExceeds(last_mirror, now, 1000))
+			if (mirror_due)
 			{
 				pgstat_report_activity(STATE_RUNNING, "mirroring");
 				mirror_busy = el_mirror_pass();
@@ -584,7 +586,7 @@ eventlog_worker_main(Datum arg)
 				if (mirror_busy)
 					SetLatch(MyLatch);	/* more may be waiting: come back at once */
 			}
-			if (TimestampDifferenceExceeds(last_expiry, now, 1000))
+			if (expiry_due)
 			{
 				pgstat_report_activity(STATE_RUNNING, "expiring silent group members");
 				SPI_connect();
