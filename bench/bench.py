@@ -680,7 +680,10 @@ def first_after(events, last):
     return events[lo][0] if lo < len(events) else None
 
 
-def latency_run(system, rate, rep):
+def latency_run(system, rate, rep, path):
+    """path: "listen" runs the producers with a listener, "consume" with a
+    consume(wait) loop: each path is measured with only its own clients on
+    the machine, as the baseline (producers and a listener) is."""
     recs = rate // LAT_TX_RATE
     out = mp.Queue()
     if system == "eventlog_ni0":
@@ -705,10 +708,11 @@ def latency_run(system, rate, rep):
     start_at = time.monotonic() + (0.5 if SMOKE else 1.0)
     stop_at = start_at + LAT_SECONDS + (0.5 if SMOKE else 1.5)
     grp = "lat%d_%d" % (rep, rate)
-    procs = [mp.Process(target=lat_listener, args=("eventlog.lat" if system == "eventlog" else "bench_lat",
-                                                      stop_at, out))]
-    if system == "eventlog":
-        procs.append(mp.Process(target=lat_consumer, args=(grp, stop_at, tuned, out)))
+    if path == "listen":
+        procs = [mp.Process(target=lat_listener, args=("eventlog.lat" if system == "eventlog" else "bench_lat",
+                                                          stop_at, out))]
+    else:
+        procs = [mp.Process(target=lat_consumer, args=(grp, stop_at, tuned, out))]
     procs += [mp.Process(target=lat_producer, args=(system, i, recs, start_at, LAT_SECONDS, out))
               for i in range(LAT_PRODUCERS)]
     for p in procs:
@@ -722,9 +726,9 @@ def latency_run(system, rate, rep):
     measured = [c for c in commits if c[0] >= warm]
     produced = sum(r[3] for r in prods)
     achieved = len(commits) * recs / LAT_SECONDS
-    listener = [r for r in res if r[0] == "listener"][0][2]
     out_stats = {"achieved": achieved}
-    if system == "eventlog":
+    if system == "eventlog" and path == "listen":
+        listener = [r for r in res if r[0] == "listener"][0][2]
         per_part = {p: [] for p in range(LAT_PRODUCERS)}
         for t, payload in listener:
             msg = json.loads(payload)
@@ -738,6 +742,7 @@ def latency_run(system, rate, rep):
             if tn is not None:
                 lat_n.append((tn - t) * 1000)
         out_stats["listen"] = percentiles(lat_n)
+    elif system == "eventlog":
         cons = [r for r in res if r[0] == "consumer"][0][2]
         per_part_c = {p: [] for p in range(LAT_PRODUCERS)}
         per_part_cc = {p: [] for p in range(LAT_PRODUCERS)}
@@ -758,9 +763,8 @@ def latency_run(system, rate, rep):
                 lat_cc.append((first_after(per_part_cc[p], last - 1) - t) * 1000)
         out_stats["consume"] = percentiles(lat_c)
         out_stats["consumed"] = percentiles(lat_cc)
-        n = q1("SELECT sum(high_watermark) FROM eventlog.partitions WHERE topic = 'lat'")[0]
-        check(n == produced + LAT_PRODUCERS, "latency: %s records in the topic, %d produced" % (n, produced))
     else:
+        listener = [r for r in res if r[0] == "listener"][0][2]
         seen = {}
         for t, payload in listener:
             seen.setdefault(int(payload), t)
@@ -773,6 +777,9 @@ def latency_run(system, rate, rep):
         out_stats["listen"] = percentiles(lat_n)
         n = q1("SELECT count(*) FROM bench.lat")[0]
         check(n == produced, "latency baseline: %d rows, %d produced" % (n, produced))
+    if system == "eventlog":
+        n = q1("SELECT sum(high_watermark) FROM eventlog.partitions WHERE topic = 'lat'")[0]
+        check(n == produced + LAT_PRODUCERS, "latency: %s records in the topic, %d produced" % (n, produced))
     return out_stats
 
 
@@ -782,15 +789,17 @@ def w_latency():
         % (LAT_PRODUCERS, LAT_TX_RATE, LAT_SECONDS))
     for rep in range(REPS):
         for rate in LAT_RATES:
-            for system in ("eventlog", "eventlog_ni0", "heap_notify"):
-                st = latency_run(system, rate, rep)
+            for system, path in (("eventlog", "listen"), ("eventlog", "consume"), ("eventlog_ni0", "listen"),
+                                 ("eventlog_ni0", "consume"), ("heap_notify", "listen")):
+                st = latency_run(system, rate, rep, path)
                 for kind in ("listen", "consume", "consumed"):
                     if st.get(kind):
                         for m in ("p50", "p99", "max"):
                             record("lat%d_%s_%s" % (rate, kind, m), system, st[kind][m])
-                record("lat%d_achieved" % rate, system, st["achieved"])
-                log("  rep %d %5d rec/s %-11s achieved %6.0f rec/s  %s" % (
-                    rep + 1, rate, system, st["achieved"], "  ".join(
+                if path == "listen":
+                    record("lat%d_achieved" % rate, system, st["achieved"])
+                log("  rep %d %5d rec/s %-11s %-7s achieved %6.0f rec/s  %s" % (
+                    rep + 1, rate, system, path, st["achieved"], "  ".join(
                         "%s p50 %.2f p99 %.2f max %.2f ms" % (k, st[k]["p50"], st[k]["p99"], st[k]["max"])
                         for k in ("listen", "consume", "consumed") if st.get(k))))
     q("ALTER SYSTEM RESET eventlog.notify_interval")

@@ -3,11 +3,12 @@
  *		Coalesced notifications of new records, sent by the database worker.
  *
  * Producers bump a commit counter per relation slot at commit (el_wakeup.c)
- * and set the worker's latch.  The worker compares the counters of each
- * topic's partitions with what it saw last; for a topic that moved, it
- * finds each partition's new last stable offset (reading on from the last
- * one it found, so the cost follows the new records, not the log) and sends
- * one NOTIFY on channel "eventlog.<topic>" with a JSON payload:
+ * and set the worker's latch.  The worker compares the counter of each
+ * partition with what it saw last; for a partition that moved, it finds the
+ * new last stable offset (reading on from the last one it found, so the
+ * cost follows the new records, not the log), and for each topic with such
+ * partitions it sends one NOTIFY on channel "eventlog.<topic>" with a JSON
+ * payload:
  *
  *		{"topic": "orders", "partitions": {"0": 42, "2": 17}}
  *
@@ -37,8 +38,8 @@ typedef struct ElNotifyEntry
 {
 	char		topic[256];		/* hash key */
 	Oid			parent;
-	uint64		stamp;			/* commit counters seen last */
 	int32		npartitions;
+	uint64	   *stamps;			/* commit counter of each partition seen last */
 	int64	   *lso;			/* last stable offsets announced */
 	bool		seen;			/* still in the catalog this pass */
 } ElNotifyEntry;
@@ -96,17 +97,22 @@ static bool
 el_notify_topic(ElNotifyEntry *entry, ElTopic *topic, bool recheck)
 {
 	Oid		   *leaves = palloc(sizeof(Oid) * topic->npartitions);
-	uint64		stamp;
+	uint64	   *stamps = palloc(sizeof(uint64) * topic->npartitions);
 	bool		first = entry->lso == NULL || entry->npartitions != topic->npartitions ||
 		entry->parent != topic->parent;
+	bool		moved = false;
 	StringInfoData payload;
 	int			changed = 0;
 	int			p;
 
 	for (p = 0; p < topic->npartitions; p++)
+	{
 		leaves[p] = el_topic_leaf(topic, p);
-	stamp = el_wakeup_stamp(leaves, topic->npartitions);
-	if (!first && !recheck && stamp == entry->stamp)
+		stamps[p] = el_wakeup_stamp(&leaves[p], 1);
+		if (!first && stamps[p] != entry->stamps[p])
+			moved = true;
+	}
+	if (!first && !recheck && !moved)
 		return false;
 
 	if (first)
@@ -124,10 +130,12 @@ el_notify_topic(ElNotifyEntry *entry, ElTopic *topic, bool recheck)
 			memcpy(entry->lso, old, sizeof(int64) * Min(oldn, topic->npartitions));
 		if (old)
 			pfree(old);
+		if (entry->stamps)
+			pfree(entry->stamps);
+		entry->stamps = MemoryContextAllocZero(TopMemoryContext, sizeof(uint64) * topic->npartitions);
 		entry->npartitions = topic->npartitions;
 		entry->parent = topic->parent;
 	}
-	entry->stamp = stamp;
 
 	initStringInfo(&payload);
 	appendStringInfoString(&payload, "{\"topic\": ");
@@ -139,6 +147,13 @@ el_notify_topic(ElNotifyEntry *entry, ElTopic *topic, bool recheck)
 		int64		lso;
 		bool		readable;
 
+		/*
+		 * A partition whose counter did not move has nothing new (slots
+		 * shared by several relations only cause a needless look).
+		 */
+		if (!first && !recheck && stamps[p] == entry->stamps[p])
+			continue;
+		entry->stamps[p] = stamps[p];
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(leaves[p])))
 			continue;
 		el_log_open(&log, topic, p);
@@ -260,9 +275,9 @@ el_notify_pass(bool recheck)
 		if (!found)
 		{
 			entry->lso = NULL;
+			entry->stamps = NULL;
 			entry->npartitions = 0;
 			entry->parent = InvalidOid;
-			entry->stamp = 0;
 		}
 		entry->seen = true;
 		if (el_notify_topic_guarded(entry, &topic, recheck))
@@ -278,6 +293,8 @@ el_notify_pass(bool recheck)
 			continue;
 		if (entry->lso)
 			pfree(entry->lso);
+		if (entry->stamps)
+			pfree(entry->stamps);
 		hash_search(el_notify_topics, entry->topic, HASH_REMOVE, NULL);
 	}
 	return notified;
