@@ -316,7 +316,10 @@ eventlog_consume(PG_FUNCTION_ARGS)
 		deadline += usecs;
 	}
 	if (commit)
+	{
 		PreventCommandIfReadOnly("eventlog.consume(commit => true)");
+		el_group_lock_offsets(grp);
+	}
 	if (deadline > GetCurrentTimestamp() && !el_wakeup_available() && !el_wait_notice_given)
 	{
 		/* Said once per session: waiting works, only less promptly. */
@@ -423,6 +426,7 @@ eventlog_commit(PG_FUNCTION_ARGS)
 						offset, meta.next_offset, partition, topic.name),
 				 errhint("Commit the offset of the next record to read: the last processed offset plus one.")));
 
+	el_group_lock_offsets(grp);
 	SPI_connect();
 	el_group_require_access(grp);
 
@@ -524,6 +528,7 @@ eventlog_reset_offsets(PG_FUNCTION_ARGS)
 	PreventCommandIfReadOnly("eventlog.reset_offsets()");
 
 	InitMaterializedSRF(fcinfo, 0);
+	el_group_lock_offsets(grp);
 	SPI_connect();
 	el_group_require(grp, &owner);
 	el_group_check_owner(grp, owner);
@@ -572,6 +577,8 @@ eventlog_delete_group(PG_FUNCTION_ARGS)
 	char	   *grp = el_group_arg(fcinfo, 0);
 	Oid			owner;
 
+	/* Waits for the transactions writing its offsets (el_grouplock.c). */
+	el_group_lock_delete(grp);
 	SPI_connect();
 	el_group_require(grp, &owner);
 	el_group_check_owner(grp, owner);

@@ -12,7 +12,8 @@
  * The committed-offset row of a partition is also its fence: consume(...,
  * commit => true) locks it before reading, so two transactions can never
  * process the same records of a partition, whatever rebalances happen
- * meanwhile; a locked row is skipped, not waited for.
+ * meanwhile; a locked row is skipped, not waited for.  Writers of offsets
+ * hold the group's lock (el_grouplock.c), so that delete_group sees them.
  */
 #include "postgres.h"
 
@@ -757,6 +758,7 @@ el_offset_lock(const char *grp, const char *topic, int32 partition, int64 initia
 	bool		isnull;
 	int			attempt;
 
+	el_group_check_offsets_locked(grp);
 	args[0] = CStringGetTextDatum(grp);
 	args[1] = CStringGetTextDatum(topic);
 	if (!el_offset_get(grp, topic, partition, offset))
@@ -881,6 +883,7 @@ el_offsets_lock(const char *grp, const char *topic, const int32 *parts, int n,
 	int			nmissing = 0;
 	int			i;
 
+	el_group_check_offsets_locked(grp);
 	el_read_offsets(Q_OFFSETS_LOCK, grp, topic, parts, n, locked, offsets, seqs);
 	memcpy(found, locked, sizeof(bool) * n);
 
@@ -928,6 +931,7 @@ el_offsets_set(const char *grp, const char *topic, const int32 *parts, int n,
 
 	if (n == 0)
 		return;
+	el_group_check_offsets_locked(grp);
 	args[0] = CStringGetTextDatum(grp);
 	args[1] = CStringGetTextDatum(topic);
 	args[2] = el_array(parts, n, false);
@@ -950,6 +954,7 @@ el_offset_reset(const char *grp, const char *topic, int32 partition, int64 offse
 {
 	Datum		args[4];
 
+	el_group_check_offsets_locked(grp);
 	args[0] = CStringGetTextDatum(grp);
 	args[1] = CStringGetTextDatum(topic);
 	args[2] = Int32GetDatum(partition);

@@ -41,6 +41,11 @@ extern void el_offsets_set(const char *grp, const char *topic, const int32 *part
 						   const int64 *offsets, const int64 *prev_seqs);
 extern void el_offset_reset(const char *grp, const char *topic, int32 partition, int64 offset);
 
+/* el_grouplock.c */
+extern void el_group_lock_offsets(const char *grp);
+extern void el_group_lock_delete(const char *grp);
+extern void el_group_check_offsets_locked(const char *grp);
+
 /* el_joincache.c */
 extern bool el_joincache_lookup(const char *grp, const char *member, ElTopic *topic,
 								int64 generation, double max_age_secs, int32 **partitions,

@@ -603,6 +603,7 @@ ek_commit_one(void *arg)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("offset " INT64_FORMAT " is outside partition %d of topic \"%s\"",
 						a->offset, a->partition, a->topic)));
+	el_group_lock_offsets(a->group);
 	SPI_connect();
 	el_group_ensure(a->group);
 	el_group_require_access(a->group);

@@ -35,7 +35,6 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "el_group.h"
@@ -519,6 +518,7 @@ el_mirror_groups(PGconn *conn, ArrayType *topics)
 		el_log_open(&log, &topic, p);
 		el_log_meta(&log, &meta);
 		el_log_close(&log);
+		el_group_lock_offsets(grp);
 		el_group_ensure(grp);
 		if (el_group_live_members(grp) > 0)
 			continue;
@@ -624,6 +624,27 @@ el_mirror_state(const char *name, const char *state, const char *error)
 							  2, types, args, nulls, false, 0);
 }
 
+/* One mirror's turn of a pass, run by el_try. */
+typedef struct ElMirrorStep
+{
+	const char *name;
+	const char *conninfo;
+	ArrayType  *topics;
+	bool		groups;
+	int			copied;
+} ElMirrorStep;
+
+static void
+el_mirror_step(void *arg)
+{
+	ElMirrorStep *step = arg;
+
+	SPI_connect();
+	step->copied = el_mirror_run(step->name, step->conninfo, step->topics, step->groups);
+	el_mirror_state(step->name, "running", NULL);
+	SPI_finish();
+}
+
 /*
  * A pass over the database's mirrors, in the worker's transaction.  Each
  * mirror runs in a subtransaction: its error is recorded and retried later,
@@ -634,10 +655,9 @@ bool
 el_mirror_pass(void)
 {
 	MemoryContext outer = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	List	   *volatile mirrors = NIL;
+	List	   *mirrors = NIL;
 	ListCell   *lc;
-	volatile bool copied = false;
+	bool		copied = false;
 	uint64		i;
 
 	if (!el_mirrors_installed())
@@ -652,67 +672,43 @@ el_mirror_pass(void)
 	{
 		bool		isnull;
 		MemoryContext old = MemoryContextSwitchTo(outer);
-		List	   *m = list_make4(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
-								   SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2),
-								   DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[i],
-																		SPI_tuptable->tupdesc, 3, &isnull)),
-								   (void *) (intptr_t) DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
-																				  SPI_tuptable->tupdesc, 4, &isnull)));
+		ElMirrorStep *step = palloc0(sizeof(ElMirrorStep));
 
-		mirrors = lappend(mirrors, m);
+		step->name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		step->conninfo = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		step->topics = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[i],
+															SPI_tuptable->tupdesc, 3, &isnull));
+		step->groups = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4, &isnull));
+		mirrors = lappend(mirrors, step);
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
 
 	foreach(lc, mirrors)
 	{
-		List	   *m = lfirst(lc);
-		char	   *name = linitial(m);
-		ErrorData  *edata = NULL;
+		ElMirrorStep *step = lfirst(lc);
+		ErrorData  *edata = el_try(el_mirror_step, step);
+		char	   *text;
 
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(outer);
-		PG_TRY();
+		if (edata == NULL)
 		{
-			int			n;
-
-			SPI_connect();
-			n = el_mirror_run(name, lsecond(m), lthird(m), (bool) (intptr_t) lfourth(m));
-			el_mirror_state(name, "running", NULL);
-			SPI_finish();
-			if (n > 0)
+			if (step->copied > 0)
 				copied = true;
-			ReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(outer);
-			CurrentResourceOwner = owner;
+			continue;
 		}
-		PG_CATCH();
-		{
-			MemoryContextSwitchTo(outer);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(outer);
-			CurrentResourceOwner = owner;
-		}
-		PG_END_TRY();
+		text = edata->hint ?
+			psprintf("%s (%s)", edata->message, edata->hint) : pstrdup(edata->message);
 
-		if (edata)
-		{
-			char	   *text = edata->hint ?
-				psprintf("%s (%s)", edata->message, edata->hint) : pstrdup(edata->message);
+		/* A broken connection is made anew at the next try. */
+		if (edata->sqlerrcode == ERRCODE_CONNECTION_FAILURE)
+			el_mirror_disconnect(step->name);
 
-			/* A broken connection is made anew at the next try. */
-			if (edata->sqlerrcode == ERRCODE_CONNECTION_FAILURE)
-				el_mirror_disconnect(name);
-
-			ereport(LOG,
-					(errmsg("eventlog mirror \"%s\": %s", name, text)));
-			SPI_connect();
-			el_mirror_state(name, "error", text);
-			SPI_finish();
-			FreeErrorData(edata);
-		}
+		ereport(LOG,
+				(errmsg("eventlog mirror \"%s\": %s", step->name, text)));
+		SPI_connect();
+		el_mirror_state(step->name, "error", text);
+		SPI_finish();
+		FreeErrorData(edata);
 	}
 	return copied;
 }

@@ -33,7 +33,6 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -85,6 +84,33 @@ el_segment_bytes(Relation rel)
 	return size;
 }
 
+/* A segment's DROP, in a subtransaction of its own (el_try). */
+typedef struct ElDropStep
+{
+	Oid			relid;
+	Oid			parent;
+	const char *relname;
+	const char *sql;
+} ElDropStep;
+
+static void
+el_drop_step(void *arg)
+{
+	ElDropStep *step = arg;
+
+	(void) set_config_option("lock_timeout", EL_RETENTION_LOCK_TIMEOUT, PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+	if (!ConditionalLockRelationOid(step->parent, AccessExclusiveLock) ||
+		!ConditionalLockRelationOid(step->relid, AccessExclusiveLock))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("segment \"%s\" is in use", step->relname)));
+	SPI_connect();
+	if (SPI_execute(step->sql, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not execute: %s", step->sql);
+	SPI_finish();
+}
+
 /*
  * Drops a segment unless someone is using it or its partition's relation
  * right now (then false: it is tried again next time).  The locks DROP
@@ -94,55 +120,27 @@ el_segment_bytes(Relation rel)
 static bool
 el_try_drop_segment(Oid relid, Oid parent)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
 	char	   *relname = get_rel_name(relid);
 	char	   *nspname = get_namespace_name(get_rel_namespace(relid));
-	char	   *sql;
-	bool		dropped = true;
+	ElDropStep	step;
+	ErrorData  *edata;
 
 	if (relname == NULL || nspname == NULL)
 		return false;
-	sql = psprintf("DROP TABLE %s", quote_qualified_identifier(nspname, relname));
+	step.relid = relid;
+	step.parent = parent;
+	step.relname = relname;
+	step.sql = psprintf("DROP TABLE %s", quote_qualified_identifier(nspname, relname));
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		(void) set_config_option("lock_timeout", EL_RETENTION_LOCK_TIMEOUT, PGC_USERSET,
-								 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
-		if (!ConditionalLockRelationOid(parent, AccessExclusiveLock) ||
-			!ConditionalLockRelationOid(relid, AccessExclusiveLock))
-			ereport(ERROR,
-					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-					 errmsg("segment \"%s\" is in use", relname)));
-		SPI_connect();
-		if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "could not execute: %s", sql);
-		SPI_finish();
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
-			PG_RE_THROW();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		ereport(DEBUG1,
-				(errmsg("segment \"%s\" is in use, to be dropped later", relname)));
-		FreeErrorData(edata);
-		dropped = false;
-	}
-	PG_END_TRY();
-	return dropped;
+	edata = el_try(el_drop_step, &step);
+	if (edata == NULL)
+		return true;
+	if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+		ReThrowError(edata);
+	ereport(DEBUG1,
+			(errmsg("segment \"%s\" is in use, to be dropped later", relname)));
+	FreeErrorData(edata);
+	return false;
 }
 
 /*

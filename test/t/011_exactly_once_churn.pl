@@ -19,85 +19,10 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use IPC::Run;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use AsyncSession;
 use Time::HiRes qw(time usleep);
-
-# A psql session that runs SQL without blocking the test: send() queues a
-# script, poll() tells whether it finished; output and errors are kept.
-package AsyncSession
-{
-	sub new
-	{
-		my ($class, $node, $name) = @_;
-		my $self = bless {
-			name => $name, in => '', out => '', err => '', n => 0,
-			busy => 0, banner => undef, result => '', errors => '',
-		}, $class;
-		$self->{h} = IPC::Run::start(
-			[
-				$node->installed_command('psql'), '-XAtq',
-				'-v', 'ON_ERROR_STOP=0', '-v', 'VERBOSITY=verbose',
-				'-d', $node->connstr('postgres'), '-f', '-'
-			],
-			'<', \$self->{in}, '>', \$self->{out}, '2>', \$self->{err});
-		return $self;
-	}
-
-	sub send
-	{
-		my ($self, $sql) = @_;
-		die "$self->{name} is busy" if $self->{busy};
-		$self->{n}++;
-		$self->{banner} = "async $self->{name} done $self->{n}";
-		$self->{sql} = $sql;
-		$self->{in} .= "$sql\n;\n\\echo '$self->{banner}'\n\\warn '$self->{banner}'\n";
-		$self->{busy} = 1;
-		$self->{h}->pump_nb;
-		return;
-	}
-
-	# True once the last script finished; its output is in result and
-	# errors.
-	sub poll
-	{
-		my ($self) = @_;
-		return 1 unless $self->{busy};
-		$self->{h}->pump_nb;
-		my $b = $self->{banner};
-		if ($self->{out} =~ /^\Q$b\E$/m && $self->{err} =~ /^\Q$b\E$/m)
-		{
-			($self->{result}) = $self->{out} =~ /^(.*?)^\Q$b\E$/ms;
-			($self->{errors}) = $self->{err} =~ /^(.*?)^\Q$b\E$/ms;
-			$self->{out} = $self->{err} = '';
-			$self->{busy} = 0;
-			return 1;
-		}
-		die "$self->{name}: psql exited" unless $self->{h}->pumpable;
-		return 0;
-	}
-
-	sub wait_done
-	{
-		my ($self, $timeout) = @_;
-		my $until = Time::HiRes::time() + ($timeout // 60);
-		until ($self->poll)
-		{
-			die "$self->{name}: timed out running $self->{sql}" if Time::HiRes::time() > $until;
-			Time::HiRes::usleep(2000);
-		}
-		return $self->{result};
-	}
-
-	sub quit
-	{
-		my ($self) = @_;
-		$self->{in} .= "\\q\n";
-		$self->{h}->finish;
-		return;
-	}
-}
-
-package main;
 
 srand(1011);
 
@@ -163,7 +88,7 @@ sub record_batch
 
 # Before consuming starts: 20 committed batches of 100, 4 aborted of 50.
 {
-	my $setup = AsyncSession->new($node, 'setup');
+	my $setup = AsyncSession->new($node, 'setup', errors_ok => 1);
 	for my $i (1 .. 24)
 	{
 		my $commit = $i % 6 != 3;
@@ -197,7 +122,7 @@ my $start = time();
 my $main_end = $start + 10;    # churn and producing stop here
 my $deadline = $start + 30;    # the drain must be over by then
 
-my $producer = AsyncSession->new($node, 'producer');
+my $producer = AsyncSession->new($node, 'producer', errors_ok => 1);
 my $prod_pending;    # [values, committed?] of the batch being produced
 my $prod_done = 0;   # the final batch was produced
 
@@ -206,7 +131,7 @@ for my $i (1 .. 4)
 {
 	my $name = "w$i";
 	$w{$name} = {
-		s => AsyncSession->new($node, $name),
+		s => AsyncSession->new($node, $name, errors_ok => 1),
 		state => 'active',
 		next_at => $start + ($i == 4 ? 3 : rand(0.3)),    # w4 joins late
 		action => '',
@@ -289,7 +214,7 @@ my $last_gen = -1;
 my $gen_changes = 0;
 my $drained = 0;
 my $loops = 0;
-my $gen_session = AsyncSession->new($node, 'monitor');
+my $gen_session = AsyncSession->new($node, 'monitor', errors_ok => 1);
 
 while (time() < $deadline && $loops++ < 200_000)
 {

@@ -17,86 +17,10 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use IPC::Run;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use AsyncSession;
 use Time::HiRes qw(time usleep);
-
-# A psql session whose queries run without blocking the test.
-package AsyncSession
-{
-	sub new
-	{
-		my ($class, $node, $name) = @_;
-		my $self = bless { name => $name, in => '', out => '', err => '', n => 0, busy => 0 }, $class;
-		$self->{h} = IPC::Run::start(
-			[
-				$node->installed_command('psql'), '-XAtq', '-v', 'ON_ERROR_STOP=0',
-				'-d', $node->connstr('postgres'), '-f', '-'
-			],
-			'<', \$self->{in}, '>', \$self->{out}, '2>', \$self->{err});
-		return $self;
-	}
-
-	sub send
-	{
-		my ($self, $sql) = @_;
-		die "$self->{name} is busy" if $self->{busy};
-		$self->{n}++;
-		$self->{banner} = "async $self->{name} done $self->{n}";
-		$self->{sql} = $sql;
-		$self->{in} .= "$sql\n;\n\\echo '$self->{banner}'\n\\warn '$self->{banner}'\n";
-		$self->{busy} = 1;
-		$self->{h}->pump_nb;
-		return;
-	}
-
-	sub poll
-	{
-		my ($self) = @_;
-		return 1 unless $self->{busy};
-		$self->{h}->pump_nb;
-		my $b = $self->{banner};
-		if ($self->{out} =~ /^\Q$b\E$/m && $self->{err} =~ /^\Q$b\E$/m)
-		{
-			($self->{result}) = $self->{out} =~ /^(.*?)\n?^\Q$b\E$/ms;
-			($self->{errors}) = $self->{err} =~ /^(.*?)^\Q$b\E$/ms;
-			$self->{out} = $self->{err} = '';
-			$self->{busy} = 0;
-			die "$self->{name}: $self->{errors}" if $self->{errors} =~ /ERROR/;
-			return 1;
-		}
-		die "$self->{name}: psql exited" unless $self->{h}->pumpable;
-		return 0;
-	}
-
-	sub wait_done
-	{
-		my ($self, $timeout) = @_;
-		my $until = Time::HiRes::time() + ($timeout // 60);
-		until ($self->poll)
-		{
-			die "$self->{name}: timed out running $self->{sql}" if Time::HiRes::time() > $until;
-			Time::HiRes::usleep(2000);
-		}
-		return $self->{result};
-	}
-
-	sub query
-	{
-		my ($self, $sql) = @_;
-		$self->send($sql);
-		return $self->wait_done;
-	}
-
-	sub quit
-	{
-		my ($self) = @_;
-		$self->{in} .= "\\q\n";
-		$self->{h}->finish;
-		return;
-	}
-}
-
-package main;
 
 # SQL of a waiting consume: returns 'records|elapsed|end', records as
 # 'partition:value,...', elapsed the seconds consume took, end the epoch at
