@@ -64,3 +64,17 @@ SELECT o AS asked, f."offset", split_part(convert_from(f.value, 'UTF8'), '.', 1)
 SELECT count(*), min("offset"), max("offset") FROM eventlog.fetch('pages', 0, 480, 100);
 SELECT count(*), min("offset"), max("offset") FROM eventlog.fetch('pages', 0, 580, 100);
 SELECT eventlog.drop_topic('pages');
+
+-- seeks where record sizes differ widely (small records, then large incompressible ones,
+-- then small again), in a scattered order: every offset is found
+SELECT eventlog.create_topic('skew', 1);
+SELECT count(*) FROM eventlog.produce_batch('skew', array(SELECT 's' || i FROM generate_series(0, 1999) i));
+SELECT count(*) FROM eventlog.produce_batch('skew',
+  array(SELECT 'l' || i || '-' || (SELECT string_agg(md5(i::text || '/' || j::text), '') FROM generate_series(1, 60) j)
+          FROM generate_series(2000, 2099) i));
+SELECT count(*) FROM eventlog.produce_batch('skew', array(SELECT 's' || i FROM generate_series(2100, 4099) i));
+SELECT count(*) AS found,
+       count(*) FILTER (WHERE f."offset" = s.o AND convert_from(f.value, 'UTF8') ~ ('^[sl]' || s.o || '([^0-9]|$)')) AS right
+  FROM (SELECT o FROM generate_series(0, 4099) o ORDER BY md5(o::text)) s,
+  LATERAL eventlog.fetch('skew', 0, s.o, 1) f;
+SELECT eventlog.drop_topic('skew');

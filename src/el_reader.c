@@ -17,19 +17,23 @@
 #include "eventlog.h"
 
 /*
- * Where the last seek or read of a relation ended, per backend.  A consumer
- * goes on from where its previous call stopped, so its next seek lands in
- * that block or the one after it: two or three page reads confirm that,
- * against a dozen for the binary search of a long log.  A hint is only
- * tried, never trusted: the block is taken only if its pages say so.
+ * Where the last seek or read of a relation ended, per backend: the block
+ * and its first offset.  A consumer goes on from where its previous call
+ * stopped, so its next seek lands in that block or the one after it.  A
+ * hint is only looked at, never trusted: a look at the block narrows the
+ * search like any other.
  */
 typedef struct ElSeekHint
 {
 	RelFileNode node;
 	BlockNumber blkno;
+	int64		first;			/* first offset of blkno, -1 if unknown */
 } ElSeekHint;
 
 #define EL_SEEK_HINTS 64
+
+/* Looks that estimate the block from the density of offsets, then halving. */
+#define EL_SEEK_ESTIMATES 4
 
 static ElSeekHint el_seek_hints[EL_SEEK_HINTS];
 
@@ -40,12 +44,13 @@ el_seek_hint(Relation rel)
 }
 
 static void
-el_seek_remember(Relation rel, BlockNumber blkno)
+el_seek_remember(Relation rel, BlockNumber blkno, int64 first)
 {
 	ElSeekHint *hint = el_seek_hint(rel);
 
 	hint->node = rel->rd_node;
 	hint->blkno = blkno;
+	hint->first = first;
 }
 
 /* Does a block whose first offset is first start at or below offset? */
@@ -57,12 +62,24 @@ el_starts_at_or_below(int64 first, int64 offset)
 
 /*
  * Finds the data block holding offset (the last block whose first offset is
- * at or below it) by binary search over blocks: pages are filled in offset
- * order, so the cost grows with the logarithm of the log, not its length.
- * Offsets before the first retained one map to the first data block.
+ * at or below it).  Offsets before the first retained one map to the first
+ * data block.
  *
- * The search starts by looking at the hinted block and the two after it;
- * each look narrows the range, so a wrong hint costs no more than a look.
+ * Pages are filled in offset order, and offsets are dense: between two
+ * blocks whose first offsets are known, an offset's block is about where
+ * its share of their offset range puts it.  So each look estimates the
+ * block from the two ends of the range left (the first offset of its first
+ * block, the first offset past its last one) and narrows the range by what
+ * it finds; with records of similar sizes the first look lands on the block
+ * or next to it, and a second one confirms it, where halving the range
+ * would take a dozen looks in a log of millions of records (each a page
+ * read, from disk for a cold log).  Records of very different sizes make
+ * the estimates poor: after a few looks the search halves the range, so it
+ * never takes more than a few looks over a binary search.
+ *
+ * A seek at or after where the backend's last seek or read of the relation
+ * was starts by looking at that block: a consumer reading on finds its
+ * block at the first look.
  */
 BlockNumber
 el_seek_block(Relation rel, ElMetaInfo *meta, int64 offset)
@@ -70,42 +87,46 @@ el_seek_block(Relation rel, ElMetaInfo *meta, int64 offset)
 	ElSeekHint *hint = el_seek_hint(rel);
 	BlockNumber lo = EL_FIRST_DATA_BLOCK;
 	BlockNumber hi = meta->last_block;
+	int64		lo_first = meta->earliest_offset;	/* estimate until looked at */
+	int64		end = meta->next_offset;	/* first offset past block hi */
+	int			looks = 0;
 
 	if (hi < EL_FIRST_DATA_BLOCK)
 		return InvalidBlockNumber;
 
-	if (RelFileNodeEquals(hint->node, rel->rd_node) &&
-		hint->blkno >= lo && hint->blkno <= hi)
-	{
-		BlockNumber h = hint->blkno;
-
-		if (!el_starts_at_or_below(el_block_first_offset(rel, h), offset))
-			hi = Max(lo, h - 1);
-		else
-		{
-			lo = h;
-			while (lo < hi && lo < h + 2)
-			{
-				if (!el_starts_at_or_below(el_block_first_offset(rel, lo + 1), offset))
-				{
-					hi = lo;
-					break;
-				}
-				lo++;
-			}
-		}
-	}
-
 	while (lo < hi)
 	{
-		BlockNumber mid = lo + (hi - lo + 1) / 2;
+		BlockNumber probe;
+		int64		first;
 
-		if (el_starts_at_or_below(el_block_first_offset(rel, mid), offset))
-			lo = mid;
+		if (looks == 0 && RelFileNodeEquals(hint->node, rel->rd_node) &&
+			hint->blkno > lo && hint->blkno <= hi && el_starts_at_or_below(hint->first, offset))
+			probe = hint->blkno;
+		else if (looks < EL_SEEK_ESTIMATES && end > lo_first)
+		{
+			double		share = (double) Max(offset - lo_first, 0) / (double) (end - lo_first);
+
+			probe = lo + (BlockNumber) (share * (double) (hi - lo + 1));
+			probe = Min(Max(probe, lo + 1), hi);
+		}
 		else
-			hi = mid - 1;
+			probe = lo + (hi - lo + 1) / 2;
+		looks++;
+
+		first = el_block_first_offset(rel, probe);
+		if (el_starts_at_or_below(first, offset))
+		{
+			lo = probe;
+			lo_first = first;
+		}
+		else
+		{
+			hi = probe - 1;
+			if (first >= 0)
+				end = first;
+		}
 	}
-	el_seek_remember(rel, lo);
+	el_seek_remember(rel, lo, lo_first);
 	return lo;
 }
 
@@ -205,7 +226,8 @@ void
 el_reader_end(ElReader *reader)
 {
 	if (reader->view->blkno != InvalidBlockNumber)
-		el_seek_remember(reader->rel, reader->view->blkno);
+		el_seek_remember(reader->rel, reader->view->blkno,
+						 reader->view->nrecords > 0 ? reader->view->first_offset : -1);
 	pfree(reader->view);
 	pfree(reader);
 }

@@ -20,6 +20,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/atomics.h"
+#include "port/pg_bitutils.h"
 #include "storage/condition_variable.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
@@ -113,7 +114,7 @@ el_wakeup_available(void)
 static void
 el_wakeup_xact_callback(XactEvent event, void *arg)
 {
-	int			i;
+	int			w;
 
 	if (!el_pending_any)
 		return;
@@ -124,9 +125,19 @@ el_wakeup_xact_callback(XactEvent event, void *arg)
 			/* The records are visible now: tell the waiters. */
 			if (el_wakeup)
 			{
-				for (i = 0; i < EL_WAKEUP_SLOTS; i++)
-					if (el_pending[i / 64] & ((uint64) 1 << (i % 64)))
-						pg_atomic_fetch_add_u64(&el_wakeup->commits[i], 1);
+				for (w = 0; w < EL_WAKEUP_SLOTS / 64; w++)
+				{
+					uint64		bits = el_pending[w];
+
+					/* a transaction touches a few slots: visit only those */
+					while (bits != 0)
+					{
+						int			b = pg_rightmost_one_pos64(bits);
+
+						pg_atomic_fetch_add_u64(&el_wakeup->commits[w * 64 + b], 1);
+						bits &= bits - 1;
+					}
+				}
 				ConditionVariableBroadcast(&el_wakeup->cv);
 			}
 			/* The worker announces them (producers never NOTIFY). */
