@@ -26,6 +26,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
@@ -39,13 +40,29 @@ typedef struct ElNotifyEntry
 	char		topic[256];		/* hash key */
 	Oid			parent;
 	int32		npartitions;
+	Oid		   *leaves;			/* relation of each partition at the last look */
 	uint64	   *stamps;			/* commit counter of each partition seen last */
-	int64	   *lso;			/* last stable offsets announced */
+	int64	   *lso;			/* last stable offsets seen, -1 if not yet */
 	bool		seen;			/* still in the catalog this pass */
 } ElNotifyEntry;
 
 static HTAB *el_notify_topics = NULL;
 static SPIPlanPtr el_topics_plan = NULL;
+
+/*
+ * The names of the topics, read from the catalog again only after a
+ * relation changed (creating or dropping a topic creates or drops
+ * relations) and at the rechecks, not at every pass.
+ */
+static List *el_topic_names = NIL;
+static bool el_topic_names_stale = true;
+static bool el_relcache_callback = false;
+
+static void
+el_notify_relcache_changed(Datum arg, Oid relid)
+{
+	el_topic_names_stale = true;
+}
 
 /*
  * Last stable offset of a partition now, reading on from the one known, and
@@ -125,7 +142,9 @@ el_notify_topic(ElNotifyEntry *entry, ElTopic *topic, bool recheck)
 		int64	   *old = entry->lso;
 		int			oldn = entry->npartitions;
 
-		entry->lso = MemoryContextAllocZero(TopMemoryContext, sizeof(int64) * topic->npartitions);
+		entry->lso = MemoryContextAlloc(TopMemoryContext, sizeof(int64) * topic->npartitions);
+		for (p = 0; p < topic->npartitions; p++)
+			entry->lso[p] = -1;
 		if (old && entry->parent == topic->parent)
 			memcpy(entry->lso, old, sizeof(int64) * Min(oldn, topic->npartitions));
 		if (old)
@@ -133,6 +152,9 @@ el_notify_topic(ElNotifyEntry *entry, ElTopic *topic, bool recheck)
 		if (entry->stamps)
 			pfree(entry->stamps);
 		entry->stamps = MemoryContextAllocZero(TopMemoryContext, sizeof(uint64) * topic->npartitions);
+		if (entry->leaves)
+			pfree(entry->leaves);
+		entry->leaves = MemoryContextAllocZero(TopMemoryContext, sizeof(Oid) * topic->npartitions);
 		entry->npartitions = topic->npartitions;
 		entry->parent = topic->parent;
 	}
@@ -151,13 +173,29 @@ el_notify_topic(ElNotifyEntry *entry, ElTopic *topic, bool recheck)
 		 * A partition whose counter did not move has nothing new (slots
 		 * shared by several relations only cause a needless look).
 		 */
+		entry->leaves[p] = leaves[p];
 		if (!first && !recheck && stamps[p] == entry->stamps[p])
 			continue;
 		entry->stamps[p] = stamps[p];
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(leaves[p])))
 			continue;
 		el_log_open(&log, topic, p);
-		lso = el_partition_lso(&log, entry->lso[p], &readable);
+		if (entry->lso[p] >= 0)
+			lso = el_partition_lso(&log, entry->lso[p], &readable);
+		else
+		{
+			/*
+			 * The first look at a partition: its last stable offset from the
+			 * prefix of the log known to be settled on, not by reading the
+			 * log (after a restart, every topic is looked at first).  It is
+			 * announced if the partition holds records.
+			 */
+			ElMetaInfo	meta;
+			TransactionId held_by;
+
+			lso = el_log_last_stable_offset(&log, &meta, &held_by);
+			readable = lso > meta.earliest_offset;
+		}
 		el_log_close(&log);
 
 		/* Announced when committed records became readable, not for aborts. */
@@ -178,6 +216,25 @@ el_notify_topic(ElNotifyEntry *entry, ElTopic *topic, bool recheck)
 		Async_Notify(channel, payload.data);
 		return true;
 	}
+	return false;
+}
+
+/*
+ * Whether a topic needs a look: a commit counted in one of its partitions
+ * since the last one, or a topic new or changed.  Needs no subtransaction:
+ * it reads shared counters of the relations the last look found.
+ */
+static bool
+el_notify_moved(ElNotifyEntry *entry, ElTopic *topic)
+{
+	int			p;
+
+	if (entry->lso == NULL || entry->leaves == NULL ||
+		entry->npartitions != topic->npartitions || entry->parent != topic->parent)
+		return true;
+	for (p = 0; p < topic->npartitions; p++)
+		if (el_wakeup_stamp(&entry->leaves[p], 1) != entry->stamps[p])
+			return true;
 	return false;
 }
 
@@ -243,19 +300,37 @@ el_notify_pass(bool recheck)
 									   HASH_ELEM | HASH_STRINGS);
 	}
 
-	SPI_connect();
-	if (el_topics_plan == NULL)
+	if (!el_relcache_callback)
 	{
-		/* Planned once: a pass may follow every commit. */
-		el_topics_plan = SPI_prepare("SELECT topic FROM eventlog.topic", 0, NULL);
-		if (el_topics_plan == NULL)
-			elog(ERROR, "could not prepare the eventlog topic catalog query");
-		SPI_keepplan(el_topics_plan);
+		CacheRegisterRelcacheCallback(el_notify_relcache_changed, (Datum) 0);
+		el_relcache_callback = true;
 	}
-	if (SPI_execute_plan(el_topics_plan, NULL, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the eventlog topic catalog");
-	for (i = 0; i < SPI_processed; i++)
-		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+
+	SPI_connect();
+	if (el_topic_names_stale || recheck)
+	{
+		MemoryContext oldcxt;
+
+		/* A change while the catalog is read marks the list stale again. */
+		el_topic_names_stale = false;
+		if (el_topics_plan == NULL)
+		{
+			el_topics_plan = SPI_prepare("SELECT topic FROM eventlog.topic", 0, NULL);
+			if (el_topics_plan == NULL)
+				elog(ERROR, "could not prepare the eventlog topic catalog query");
+			SPI_keepplan(el_topics_plan);
+		}
+		if (SPI_execute_plan(el_topics_plan, NULL, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the eventlog topic catalog");
+		list_free_deep(el_topic_names);
+		el_topic_names = NIL;
+		oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+		for (i = 0; i < SPI_processed; i++)
+			el_topic_names = lappend(el_topic_names,
+									 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		MemoryContextSwitchTo(oldcxt);
+	}
+	names = el_topic_names;
 
 	hash_seq_init(&status, el_notify_topics);
 	while ((entry = hash_seq_search(&status)) != NULL)
@@ -276,10 +351,13 @@ el_notify_pass(bool recheck)
 		{
 			entry->lso = NULL;
 			entry->stamps = NULL;
+			entry->leaves = NULL;
 			entry->npartitions = 0;
 			entry->parent = InvalidOid;
 		}
 		entry->seen = true;
+		if (!recheck && !el_notify_moved(entry, &topic))
+			continue;
 		if (el_notify_topic_guarded(entry, &topic, recheck))
 			notified = true;
 	}
@@ -295,6 +373,8 @@ el_notify_pass(bool recheck)
 			pfree(entry->lso);
 		if (entry->stamps)
 			pfree(entry->stamps);
+		if (entry->leaves)
+			pfree(entry->leaves);
 		hash_search(el_notify_topics, entry->topic, HASH_REMOVE, NULL);
 	}
 	return notified;

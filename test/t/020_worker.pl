@@ -337,6 +337,45 @@ is( $fresh[0] ? $json->encode(decode($fresh[0])) : 'none',
 	'{"partitions":{"0":1},"topic":"fresh"}',
 	'the first records of a topic, produced right after create_topic, are announced');
 
+# New topics, a topic made again under the same name and a topic given
+# more partitions are announced at once, not at the worker's
+# once-a-second recheck: relations changing make it read the catalog
+# again, and a topic whose relations changed is looked at afresh.
+$listener->query_safe(q{LISTEN "eventlog.again_a"; LISTEN "eventlog.again_b"; LISTEN "eventlog.again_c"});
+
+# Produces one record to partition $p of $topic; returns the notifications
+# of its channel and the seconds they took to arrive.
+sub produce_and_hear
+{
+	my ($topic, $p, $value) = @_;
+	my $t = time();
+	$node->safe_psql('postgres', qq{SELECT eventlog.produce('$topic', '$value'::text, partition => $p)});
+	my @heard = on_channel("eventlog.$topic",
+		collect(3, sub { scalar on_channel("eventlog.$topic", @{ $_[0] }) }));
+	return (time() - $t, @heard);
+}
+
+for my $round (['again_a', 1], ['again_b', 1], ['again_c', 1], ['again_a', 2], ['again_a', 3])
+{
+	my ($topic, $partitions) = @$round;
+	my $p = $partitions - 1;
+	$node->safe_psql('postgres',
+		qq{SELECT eventlog.drop_topic('$topic') FROM eventlog.topics WHERE topic = '$topic';
+		   SELECT eventlog.create_topic('$topic', $partitions)});
+	usleep(100_000);    # the worker's next pass after the commit
+	my ($secs, @heard) = produce_and_hear($topic, $p, 'v');
+	is(@heard ? $json->encode(decode($heard[-1])) : 'none',
+		qq({"partitions":{"$p":1},"topic":"$topic"}),
+		"$topic, made with $partitions partition(s), is announced with its own offsets");
+	cmp_ok($secs, '<', 0.5, sprintf('at once (%.3f s)', $secs));
+}
+$node->safe_psql('postgres', q{SELECT eventlog.add_partitions('again_a', 5)});
+usleep(100_000);
+my ($grow_secs, @grown) = produce_and_hear('again_a', 4, 'w');
+is(@grown ? $json->encode(decode($grown[-1])) : 'none', '{"partitions":{"4":1},"topic":"again_a"}',
+	'a partition added to a topic is announced');
+cmp_ok($grow_secs, '<', 0.5, sprintf('at once (%.3f s)', $grow_secs));
+
 # 200 single-record commits in quick succession: coalesced into passes.
 my $burst = join("\n",
 	map { "SELECT eventlog.produce('burst', 'v$_'::text);" } 1 .. 200);
