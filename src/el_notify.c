@@ -106,9 +106,9 @@ el_channel(const char *topic, char *channel)
 }
 
 /*
- * Checks one topic; returns true if it sent a notification.  With recheck,
- * looks even if no commit was counted: COMMIT PREPARED counts nothing, and
- * an abort can make records behind it readable.
+ * Looks at one topic that el_notify_moved picked (or at every topic, with
+ * recheck: COMMIT PREPARED counts nothing, and an abort can make records
+ * behind it readable); returns true if it sent a notification.
  */
 static bool
 el_notify_topic(ElNotifyEntry *entry, ElTopic *topic, bool recheck)
@@ -117,7 +117,6 @@ el_notify_topic(ElNotifyEntry *entry, ElTopic *topic, bool recheck)
 	uint64	   *stamps = palloc(sizeof(uint64) * topic->npartitions);
 	bool		first = entry->lso == NULL || entry->npartitions != topic->npartitions ||
 		entry->parent != topic->parent;
-	bool		moved = false;
 	StringInfoData payload;
 	int			changed = 0;
 	int			p;
@@ -126,11 +125,7 @@ el_notify_topic(ElNotifyEntry *entry, ElTopic *topic, bool recheck)
 	{
 		leaves[p] = el_topic_leaf(topic, p);
 		stamps[p] = el_wakeup_stamp(&leaves[p], 1);
-		if (!first && stamps[p] != entry->stamps[p])
-			moved = true;
 	}
-	if (!first && !recheck && !moved)
-		return false;
 
 	if (first)
 	{

@@ -75,26 +75,31 @@ my $a = AsyncSession->new($node, 'a');
 my $b = AsyncSession->new($node, 'b');
 my $b_pid = $b->query('SELECT pg_backend_pid()');
 
+# With session a's transaction open (it wrote offsets of $grp), runs
+# delete_group($grp) in session b: b waits for a's lock, a commits, b
+# then deletes the group and every offset a wrote.
+sub delete_while_written
+{
+	my ($grp, $writer) = @_;
+	$b->send(qq{SELECT eventlog.delete_group('$grp')});
+	ok(waits_for_lock($b_pid), "delete_group waits for $writer");
+	$a->query('COMMIT');
+	$b->wait_done;
+	is($b->{errors}, '', 'delete_group then succeeds');
+	is(offset_rows($grp), '0', "no committed offset of $grp is left behind");
+}
+
 # 1. A consumer's transaction commits a position while delete_group runs.
 is(consume_values($a, 'g1', 2), 'a0,b0', 'g1 reads its first records');
 $a->query('BEGIN');
 is(consume_values($a, 'g1', 2), 'a1,b1', 'g1 reads on in an open transaction');
-$b->send(q{SELECT eventlog.delete_group('g1')});
-ok(waits_for_lock($b_pid), 'delete_group waits for the transaction writing the offsets');
-$a->query('COMMIT');
-$b->wait_done;
-is($b->{errors}, '', 'delete_group then succeeds');
-is(offset_rows('g1'), '0', 'no committed offset of the deleted group is left behind');
+delete_while_written('g1', 'the transaction writing the offsets');
 is(group_exists('g1'), '0', 'the group is gone');
 is(consume_values($a, 'g1', 4), 'a0,a1,b0,b1', 'a group of the same name starts at the earliest offsets');
 
 # 2. The same with commit().
 $a->query(q{BEGIN; SELECT eventlog.commit('g1', 't', 0, 3)});
-$b->send(q{SELECT eventlog.delete_group('g1')});
-ok(waits_for_lock($b_pid), 'delete_group waits for a transaction in commit()');
-$a->query('COMMIT');
-$b->wait_done;
-is(offset_rows('g1'), '0', 'the position commit() wrote is deleted with the group');
+delete_while_written('g1', 'a transaction in commit()');
 
 # 3. A consumer that comes while delete_group's transaction is open waits
 # for it, and then starts as a new group.
@@ -117,11 +122,7 @@ is(consume_values($a, 'g3', 4, 'm1'), 'a0,a1,b0,b1', 'member m1 of g3 reads its 
 $a->query(q{SELECT eventlog.leave('g3', 'm1')});
 $a->query('BEGIN');
 is(consume_values($a, 'g3', 2), 'a2,b2', 'g3, with no member left, reads on in an open transaction');
-$b->send(q{SELECT eventlog.delete_group('g3')});
-ok(waits_for_lock($b_pid), 'delete_group waits for it');
-$a->query('COMMIT');
-$b->wait_done;
-is(offset_rows('g3'), '0', 'and leaves none of its offsets behind');
+delete_while_written('g3', 'that transaction');
 
 # 5. Reading without committing takes no lock: delete_group does not wait.
 is(consume_values($a, 'g4', 2), 'a0,b0', 'g4 reads its first records');
