@@ -5,8 +5,8 @@
  * Readers take a share lock, compute the verdict of every run under their
  * snapshot (setting hint bits on the shared page as they go), copy the page
  * and let go of the buffer.  Records are immutable once appended, so the
- * copy stays right; and GenericXLogFinish rewrites whole pages in place, so a
- * private copy is also what keeps readers clear of concurrent appends.
+ * copy stays right; and appends change the shared page in place (el_wal.c),
+ * so a private copy is also what keeps readers clear of them.
  */
 #include "postgres.h"
 

@@ -1,10 +1,9 @@
 /*
  * el_storage.c
- *		Metapage access, WAL logging of page changes, and the row shape.
+ *		Metapage access and the row shape.
  */
 #include "postgres.h"
 
-#include "access/generic_xlog.h"
 #include "access/xloginsert.h"
 #include "catalog/pg_type.h"
 #include "storage/bufmgr.h"
@@ -12,53 +11,6 @@
 #include "utils/memutils.h"
 
 #include "eventlog.h"
-
-/* ---- WAL ---- */
-
-/*
- * Starts a set of page changes.  Generic WAL is replayed by core, so crash
- * recovery and standbys need no library; relations that need no WAL (temp,
- * or created in this transaction under wal_level=minimal) are changed in
- * place.
- */
-void
-el_wal_start(ElWal *wal, Relation rel)
-{
-	wal->rel = rel;
-	wal->nbuffers = 0;
-	wal->state = RelationNeedsWAL(rel) ? GenericXLogStart(rel) : NULL;
-}
-
-/*
- * Registers an exclusively locked buffer and returns the page to modify.
- * new_page logs a full image (of the page as it is at finish).
- */
-Page
-el_wal_register(ElWal *wal, Buffer buffer, bool new_page)
-{
-	Assert(wal->nbuffers < 4);
-	wal->buffers[wal->nbuffers++] = buffer;
-	if (wal->state)
-		return GenericXLogRegisterBuffer(wal->state, buffer,
-										 new_page ? GENERIC_XLOG_FULL_IMAGE : 0);
-	return BufferGetPage(buffer);
-}
-
-/* Applies and logs the changes atomically. */
-void
-el_wal_finish(ElWal *wal)
-{
-	int			i;
-
-	if (wal->state)
-	{
-		GenericXLogFinish(wal->state);
-		wal->state = NULL;
-		return;
-	}
-	for (i = 0; i < wal->nbuffers; i++)
-		MarkBufferDirty(wal->buffers[i]);
-}
 
 /* ---- Metapage ---- */
 

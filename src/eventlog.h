@@ -112,13 +112,13 @@ extern void el_set_floor(Relation rel, int64 floor);
 extern void el_write_initial_meta(SMgrRelation srel, bool needs_wal, int32 partition,
 								  int64 base_offset);
 
-/* WAL-logged page changes: generic WAL, or plain dirtying when not needed. */
+/* WAL-logged page changes (el_wal.c): generic WAL records, or plain dirtying when not needed. */
 typedef struct ElWal
 {
 	Relation	rel;
-	struct GenericXLogState *state;
-	int			nbuffers;
-	Buffer		buffers[4];
+	bool		logged;			/* RelationNeedsWAL */
+	int			npages;
+	struct ElWalPage *pages;	/* registered pages, up to 4 */
 } ElWal;
 
 extern void el_wal_start(ElWal *wal, Relation rel);

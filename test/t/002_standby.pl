@@ -170,6 +170,17 @@ $primary->safe_psql('postgres', q{
 	SELECT eventlog.produce('later', 'l1'::text, partition => 1);
 });
 
+# Appends of every length from 1 to 40 bytes, one transaction each, so that
+# the end of the page's used part falls on every byte of a word: the WAL
+# records carry a page's changes word by word (el_wal.c).
+$sql = '';
+for my $len (1 .. 40)
+{
+	my $key = $len % 3 == 0 ? 'NULL' : "'" . ('k' x ($len % 5 + 1)) . "'";
+	$sql .= qq{SELECT eventlog.produce('later', repeat('w', $len), key => $key, partition => 1);\n};
+}
+$primary->safe_psql('postgres', $sql);
+
 catchup();
 compare_nodes('after catch-up', 'repl', 'later');
 
