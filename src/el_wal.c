@@ -74,19 +74,40 @@ el_wal_fragment(ElWalPage *wp, int start, int end)
 }
 
 /*
+ * Adds the fragment [start, end) found changed a word at a time, less the
+ * unchanged bytes at its ends (compared only below trusted_end, where the
+ * page's bytes can be trusted): the WAL carries exactly what changed.
+ */
+static bool
+el_wal_emit(ElWalPage *wp, const char *cur, int start, int end, int trusted_end)
+{
+	const char *image = wp->image;
+
+	while (start < end && start < trusted_end && cur[start] == image[start])
+		start++;
+	while (end > start && end <= trusted_end && cur[end - 1] == image[end - 1])
+		end--;
+	if (start == end)
+		return true;
+	return el_wal_fragment(wp, start, end);
+}
+
+/*
  * Adds the fragments that turn region [start, end) of the buffer's page
  * into the copy's.  The page's bytes are compared a word at a time from
- * start up to valid_end, as far as whole words go; the rest is always
- * written (from the old pd_lower on, the page had its hole there, which
- * replay does not keep).  Two changed stretches with an unchanged word
- * between them are separate fragments (a word costs more than a fragment
- * header).  False if the delta outgrew its buffer.
+ * start up to valid_end, as far as whole words go; the rest is written
+ * (from the old pd_lower on, the page had its hole there, which replay does
+ * not keep), less the unchanged bytes before valid_end at its start.  Two
+ * changed stretches with an unchanged word between them are separate
+ * fragments (a word costs more than a fragment header).  False if the delta
+ * outgrew its buffer.
  */
 static bool
 el_wal_region(ElWalPage *wp, const char *cur, int start, int end, int valid_end)
 {
 	const char *image = wp->image;
-	int			words = (Min(end, valid_end) - start) / (int) sizeof(uint64);
+	int			trusted_end = Max(start, Min(end, valid_end));
+	int			words = (trusted_end - start) / (int) sizeof(uint64);
 	int			frag = -1;		/* start of the pending fragment */
 	int			frag_end = -1;	/* end of its changed bytes */
 	int			i = start;
@@ -113,7 +134,7 @@ el_wal_region(ElWalPage *wp, const char *cur, int start, int end, int valid_end)
 		}
 		else if (frag >= 0)
 		{
-			if (!el_wal_fragment(wp, frag, frag_end))
+			if (!el_wal_emit(wp, cur, frag, frag_end, trusted_end))
 				return false;
 			frag = -1;
 		}
@@ -124,7 +145,7 @@ el_wal_region(ElWalPage *wp, const char *cur, int start, int end, int valid_end)
 			frag = i;
 		frag_end = end;
 	}
-	if (frag >= 0 && !el_wal_fragment(wp, frag, frag_end))
+	if (frag >= 0 && !el_wal_emit(wp, cur, frag, frag_end, trusted_end))
 		return false;
 	return true;
 }
