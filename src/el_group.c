@@ -56,11 +56,7 @@ typedef enum ElQuery
 	Q_ASSIGN_TRIM,
 	Q_MINE,
 	Q_OWNER,
-	Q_OFFSETS_GET,
 	Q_OFFSETS_ENSURE,
-	Q_OFFSETS_LOCK,
-	Q_OFFSETS_SET,
-	Q_OFFSET_LOCK_WAIT,
 	Q_OFFSET_RESET,
 	Q_EXPIRED,
 	EL_NQUERIES
@@ -131,41 +127,12 @@ static const ElQueryDef el_queries[EL_NQUERIES] = {
 	3, {TEXTOID, TEXTOID, INT4OID}},
 	/*
 	 * Committed offsets: a partition's current row is the one with the
-	 * highest seq.  Read, locked and written for several partitions at once,
-	 * as consume() needs them: a statement per call, not per partition.
-	 * Reads and locks look from a seq on ($4, see el_seqhint.c).
+	 * highest seq.  Consume and commit read, lock and replace them without
+	 * SQL (el_offsetrows.c); these two are rare.
 	 */
-	[Q_OFFSETS_GET] = {"SELECT o.partition, o.committed_offset, o.seq FROM unnest($3::int[], $4::int8[]) AS u(p, s) "
-		"CROSS JOIN LATERAL (SELECT partition, committed_offset, seq FROM eventlog.group_offset "
-		"                    WHERE grp = $1 AND topic = $2 AND partition = u.p AND seq >= u.s "
-		"                    ORDER BY seq DESC LIMIT 1) o",
-	4, {TEXTOID, TEXTOID, INT4ARRAYOID, INT8ARRAYOID}},
 	[Q_OFFSETS_ENSURE] = {"INSERT INTO eventlog.group_offset (grp, topic, partition, seq, committed_offset) "
 		"SELECT $1, $2, u.p, 0, u.o FROM unnest($3::int[], $4::int8[]) AS u(p, o) ON CONFLICT DO NOTHING",
 	4, {TEXTOID, TEXTOID, INT4ARRAYOID, INT8ARRAYOID}},
-	[Q_OFFSETS_LOCK] = {"SELECT o.partition, o.committed_offset, o.seq FROM unnest($3::int[], $4::int8[]) AS u(p, s) "
-		"CROSS JOIN LATERAL (SELECT partition, committed_offset, seq FROM eventlog.group_offset "
-		"                    WHERE grp = $1 AND topic = $2 AND partition = u.p AND seq >= u.s "
-		"                    ORDER BY seq DESC LIMIT 1 FOR UPDATE SKIP LOCKED) o",
-	4, {TEXTOID, TEXTOID, INT4ARRAYOID, INT8ARRAYOID}},
-	[Q_OFFSET_LOCK_WAIT] = {"SELECT committed_offset, seq FROM eventlog.group_offset "
-		"WHERE grp = $1 AND topic = $2 AND partition = $3 ORDER BY seq DESC LIMIT 1 FOR UPDATE",
-	3, {TEXTOID, TEXTOID, INT4OID}},
-	/*
-	 * One seq serves all the call's partitions: it orders rows per
-	 * partition.  The locked rows are found by their whole key, one lookup
-	 * each (the LIMIT keeps the planner from turning the lookups into a
-	 * join over every version of the group's rows, which a held snapshot
-	 * makes grow), and deleted by ctid.
-	 */
-	[Q_OFFSETS_SET] = {"WITH s AS (SELECT nextval('eventlog.group_offset_seq') AS seq), "
-		"     new AS (INSERT INTO eventlog.group_offset (grp, topic, partition, seq, committed_offset) "
-		"             SELECT $1, $2, u.p, s.seq, u.o FROM s, unnest($3::int[], $4::int8[]) AS u(p, o)) "
-		"DELETE FROM eventlog.group_offset WHERE ctid = ANY (ARRAY("
-		"    SELECT d.ctid FROM unnest($3::int[], $5::int8[]) AS u(p, s) "
-		"    CROSS JOIN LATERAL (SELECT ctid FROM eventlog.group_offset "
-		"                        WHERE grp = $1 AND topic = $2 AND partition = u.p AND seq = u.s LIMIT 1) d))",
-	5, {TEXTOID, TEXTOID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}},
 	[Q_OFFSET_RESET] = {"WITH old AS (DELETE FROM eventlog.group_offset WHERE grp = $1 AND topic = $2 AND partition = $3) "
 		"INSERT INTO eventlog.group_offset (grp, topic, partition, seq, committed_offset) "
 		"VALUES ($1, $2, $3, nextval('eventlog.group_offset_seq'), $4)",
@@ -754,32 +721,33 @@ void
 el_offset_lock(const char *grp, const char *topic, int32 partition, int64 initial,
 			   int64 *offset, int64 *seq)
 {
-	Datum		args[4];
-	bool		isnull;
+	ElOffsetRows rows;
 	int			attempt;
 
 	el_group_check_offsets_locked(grp);
-	args[0] = CStringGetTextDatum(grp);
-	args[1] = CStringGetTextDatum(topic);
 	if (!el_offset_get(grp, topic, partition, offset))
 	{
+		Datum		args[4];
+
+		args[0] = CStringGetTextDatum(grp);
+		args[1] = CStringGetTextDatum(topic);
 		args[2] = el_array(&partition, 1, false);
 		args[3] = el_array(&initial, 1, true);
 		el_run(Q_OFFSETS_ENSURE, args, NULL, 0);
 	}
 
-	args[2] = Int32GetDatum(partition);
+	el_offsetrows_open(&rows, true);
 	for (attempt = 0; attempt < 100; attempt++)
 	{
-		el_run(Q_OFFSET_LOCK_WAIT, args, NULL, 1);
-		if (SPI_processed == 1)
+		if (el_offsetrows_current(&rows, grp, topic, partition, 0, EL_ROW_LOCK_WAIT,
+								  offset, seq) == EL_ROW_FOUND)
 		{
-			*offset = DatumGetInt64(el_col(0, 1, &isnull));
-			*seq = DatumGetInt64(el_col(0, 2, &isnull));
+			el_offsetrows_close(&rows);
 			return;
 		}
 		/* The row we waited for was replaced: lock the new one. */
 		CHECK_FOR_INTERRUPTS();
+		el_offsetrows_refresh(&rows);
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
@@ -788,69 +756,40 @@ el_offset_lock(const char *grp, const char *topic, int32 partition, int64 initia
 }
 
 /*
- * Runs Q_OFFSETS_GET or Q_OFFSETS_LOCK (rows of partition, offset, seq) for
- * partitions qparts[j] from seqs qfrom[j] on, and marks the partitions of
- * parts it returned a row for, with their offsets and seqs.
+ * The current rows of partitions parts[0..n-1], read or locked without
+ * waiting: marked[i] says which were found (and locked), with their offsets
+ * and seqs.  Each lookup starts from the seq the backend's last lookup of
+ * the partition found (el_seqhint.c), and looks again from the start when
+ * that finds nothing.
  */
 static void
-el_run_offsets(ElQuery q, const char *grp, const char *topic, const int32 *qparts,
-			   const int64 *qfrom, int nq, const int32 *parts, int n, bool *marked,
-			   int64 *offsets, int64 *seqs)
-{
-	Datum		args[4];
-	uint64		r;
-
-	args[0] = CStringGetTextDatum(grp);
-	args[1] = CStringGetTextDatum(topic);
-	args[2] = el_array(qparts, nq, false);
-	args[3] = el_array(qfrom, nq, true);
-	el_run(q, args, NULL, 0);
-	for (r = 0; r < SPI_processed; r++)
-	{
-		bool		isnull;
-		int			i = el_part_index(parts, n, DatumGetInt32(el_col(r, 1, &isnull)));
-
-		if (i < 0)
-			continue;
-		offsets[i] = DatumGetInt64(el_col(r, 2, &isnull));
-		seqs[i] = DatumGetInt64(el_col(r, 3, &isnull));
-		marked[i] = true;
-	}
-}
-
-/*
- * el_run_offsets for the partitions of parts, each from the seq its last
- * lookup found on (el_seqhint.c); those it finds nothing for from there are
- * looked up again from the start.
- */
-static void
-el_read_offsets(ElQuery q, const char *grp, const char *topic, const int32 *parts, int n,
+el_read_offsets(ElRowLock lock, const char *grp, const char *topic, const int32 *parts, int n,
 				bool *marked, int64 *offsets, int64 *seqs)
 {
+	ElOffsetRows rows;
 	int64	   *from = palloc(sizeof(int64) * Max(n, 1));
-	int32	   *again = palloc(sizeof(int32) * Max(n, 1));
-	int			nagain = 0;
 	int			i;
 
-	memset(marked, 0, sizeof(bool) * n);
 	el_seqhint_get(grp, topic, parts, n, from);
-	el_run_offsets(q, grp, topic, parts, from, n, parts, n, marked, offsets, seqs);
+	el_offsetrows_open(&rows, lock != EL_ROW_READ);
 	for (i = 0; i < n; i++)
-		if (!marked[i] && from[i] > 0)
-			again[nagain++] = parts[i];
-	if (nagain > 0)
 	{
-		memset(from, 0, sizeof(int64) * nagain);
-		el_run_offsets(q, grp, topic, again, from, nagain, parts, n, marked, offsets, seqs);
+		ElRowResult result = el_offsetrows_current(&rows, grp, topic, parts[i], from[i], lock,
+												   &offsets[i], &seqs[i]);
+
+		if (result == EL_ROW_NONE && from[i] > 0)
+			result = el_offsetrows_current(&rows, grp, topic, parts[i], 0, lock,
+										   &offsets[i], &seqs[i]);
+		marked[i] = result == EL_ROW_FOUND;
 	}
+	el_offsetrows_close(&rows);
 	el_seqhint_put(grp, topic, parts, n, marked, seqs);
 	pfree(from);
-	pfree(again);
 }
 
 /*
- * Committed offsets of several partitions in one statement: found[i] is
- * false where the group never committed one.
+ * Committed offsets of several partitions: found[i] is false where the
+ * group never committed one.
  */
 void
 el_offsets_get(const char *grp, const char *topic, const int32 *parts, int n,
@@ -858,7 +797,7 @@ el_offsets_get(const char *grp, const char *topic, const int32 *parts, int n,
 {
 	int64	   *seqs = palloc(sizeof(int64) * Max(n, 1));
 
-	el_read_offsets(Q_OFFSETS_GET, grp, topic, parts, n, found, offsets, seqs);
+	el_read_offsets(EL_ROW_READ, grp, topic, parts, n, found, offsets, seqs);
 	pfree(seqs);
 }
 
@@ -884,7 +823,7 @@ el_offsets_lock(const char *grp, const char *topic, const int32 *parts, int n,
 	int			i;
 
 	el_group_check_offsets_locked(grp);
-	el_read_offsets(Q_OFFSETS_LOCK, grp, topic, parts, n, locked, offsets, seqs);
+	el_read_offsets(EL_ROW_LOCK_SKIP, grp, topic, parts, n, locked, offsets, seqs);
 	memcpy(found, locked, sizeof(bool) * n);
 
 	/* Partitions the lock found nothing for: new to the group, or held. */
@@ -910,7 +849,7 @@ el_offsets_lock(const char *grp, const char *topic, const int32 *parts, int n,
 	el_run(Q_OFFSETS_ENSURE, args, NULL, 0);
 
 	/* Lock the rows just made (or made meanwhile by another transaction). */
-	el_read_offsets(Q_OFFSETS_LOCK, grp, topic, missing, nmissing, found, made_at, made_seq);
+	el_read_offsets(EL_ROW_LOCK_SKIP, grp, topic, missing, nmissing, found, made_at, made_seq);
 	for (i = 0; i < nmissing; i++)
 		if (found[i])
 		{
@@ -922,22 +861,29 @@ el_offsets_lock(const char *grp, const char *topic, const int32 *parts, int n,
 		}
 }
 
-/* el_offset_set for several partitions in one statement. */
+/*
+ * el_offset_set for several partitions: one seq serves all of them (it
+ * orders rows per partition).  The previous rows are locked by this
+ * transaction.
+ */
 void
 el_offsets_set(const char *grp, const char *topic, const int32 *parts, int n,
 			   const int64 *offsets, const int64 *prev_seqs)
 {
-	Datum		args[5];
+	ElOffsetRows rows;
+	int64		seq;
+	int			i;
 
 	if (n == 0)
 		return;
 	el_group_check_offsets_locked(grp);
-	args[0] = CStringGetTextDatum(grp);
-	args[1] = CStringGetTextDatum(topic);
-	args[2] = el_array(parts, n, false);
-	args[3] = el_array(offsets, n, true);
-	args[4] = el_array(prev_seqs, n, true);
-	el_run(Q_OFFSETS_SET, args, NULL, 0);
+	el_offsetrows_open(&rows, true);
+	seq = el_offsetrows_next_seq();
+	for (i = 0; i < n; i++)
+		el_offsetrows_insert(&rows, grp, topic, parts[i], seq, offsets[i]);
+	for (i = 0; i < n; i++)
+		(void) el_offsetrows_delete(&rows, grp, topic, parts[i], prev_seqs[i]);
+	el_offsetrows_close(&rows);
 }
 
 /* Commits a new position: a new row, and the locked previous one removed. */

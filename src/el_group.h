@@ -41,6 +41,44 @@ extern void el_offsets_set(const char *grp, const char *topic, const int32 *part
 						   const int64 *offsets, const int64 *prev_seqs);
 extern void el_offset_reset(const char *grp, const char *topic, int32 partition, int64 offset);
 
+/* el_offsetrows.c: the rows of eventlog.group_offset, without SPI */
+typedef enum ElRowLock
+{
+	EL_ROW_READ,				/* read only */
+	EL_ROW_LOCK_SKIP,			/* FOR UPDATE SKIP LOCKED */
+	EL_ROW_LOCK_WAIT			/* FOR UPDATE */
+} ElRowLock;
+
+typedef enum ElRowResult
+{
+	EL_ROW_NONE,				/* no row */
+	EL_ROW_FOUND,				/* read, or locked */
+	EL_ROW_HELD,				/* another transaction holds it (skipped) */
+	EL_ROW_GONE					/* replaced since the snapshot: look again */
+} ElRowResult;
+
+typedef struct ElOffsetRows
+{
+	Relation	rel;
+	Relation	index;			/* the primary key */
+	struct ResultRelInfo *indstate; /* every index, for inserts */
+	struct TupleTableSlot *slot;
+	Snapshot	snapshot;
+	LOCKMODE	lockmode;
+} ElOffsetRows;
+
+extern void el_offsetrows_open(ElOffsetRows *rows, bool write);
+extern void el_offsetrows_refresh(ElOffsetRows *rows);
+extern void el_offsetrows_close(ElOffsetRows *rows);
+extern ElRowResult el_offsetrows_current(ElOffsetRows *rows, const char *grp, const char *topic,
+										 int32 partition, int64 from_seq, ElRowLock lock,
+										 int64 *offset, int64 *seq);
+extern int64 el_offsetrows_next_seq(void);
+extern void el_offsetrows_insert(ElOffsetRows *rows, const char *grp, const char *topic,
+								 int32 partition, int64 seq, int64 offset);
+extern bool el_offsetrows_delete(ElOffsetRows *rows, const char *grp, const char *topic,
+								 int32 partition, int64 seq);
+
 /* el_grouplock.c */
 extern void el_group_lock_offsets(const char *grp);
 extern void el_group_lock_delete(const char *grp);
