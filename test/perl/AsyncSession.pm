@@ -10,6 +10,7 @@
 #   use AsyncSession;
 #   my $s = AsyncSession->new($node, 'consumer');
 #   my $w = AsyncSession->new($node, 'worker', errors_ok => 1);
+#   ok(AsyncSession::waits_for_lock($node, $pid), 'waits');
 package AsyncSession;
 
 use strict;
@@ -87,6 +88,22 @@ sub query
 	my ($self, $sql) = @_;
 	$self->send($sql);
 	return $self->wait_done;
+}
+
+# True once the backend $pid waits for a heavyweight lock (a row lock
+# waits on the holder's transaction), within 10 s.  A function:
+# AsyncSession::waits_for_lock($node, $pid).
+sub waits_for_lock
+{
+	my ($node, $pid) = @_;
+	for (my $i = 0; $i < 1000; $i++)
+	{
+		return 1
+		  if $node->safe_psql('postgres',
+			qq{SELECT count(*) FROM pg_stat_activity WHERE pid = $pid AND wait_event_type = 'Lock'}) eq '1';
+		usleep(10_000);
+	}
+	return 0;
 }
 
 sub quit

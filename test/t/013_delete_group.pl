@@ -18,7 +18,6 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use AsyncSession;
-use Time::HiRes qw(usleep);
 
 my $node = PostgreSQL::Test::Cluster->new('delete_group');
 $node->init;
@@ -31,19 +30,9 @@ $node->safe_psql('postgres', q{
 	SELECT eventlog.produce_batch('t', ARRAY['b0', 'b1', 'b2'], partition => 1);
 });
 
-# Waits until the backend $pid waits for a heavyweight lock; true if it
-# did within 10 s.
 sub waits_for_lock
 {
-	my ($pid) = @_;
-	for (my $i = 0; $i < 1000; $i++)
-	{
-		return 1
-		  if $node->safe_psql('postgres',
-			qq{SELECT count(*) FROM pg_stat_activity WHERE pid = $pid AND wait_event_type = 'Lock'}) eq '1';
-		usleep(10_000);
-	}
-	return 0;
+	return AsyncSession::waits_for_lock($node, $_[0]);
 }
 
 sub offset_rows

@@ -1,0 +1,97 @@
+
+# The committed-offset rows under concurrent transactions (el_offsetrows.c).
+#
+# consume(..., commit => true) locks the row of each partition it reads and
+# skips a row another transaction holds, without waiting.  commit() waits
+# for the holder, and when the holder committed a new position meanwhile it
+# locks that one: a commit below it is refused, one above it is taken.
+# Under REPEATABLE READ, a row replaced after the snapshot was taken is a
+# serialization failure, as for any row lock.
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use AsyncSession;
+use Time::HiRes qw(time);
+
+my $node = PostgreSQL::Test::Cluster->new('offset_rows');
+$node->init;
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'eventlog'");
+$node->start;
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION eventlog;
+	SELECT eventlog.create_topic('t', 2);
+	SELECT eventlog.produce_batch('t', array(SELECT 'a' || g FROM generate_series(0, 9) g), partition => 0);
+	SELECT eventlog.produce_batch('t', array(SELECT 'b' || g FROM generate_series(0, 9) g), partition => 1);
+});
+
+sub committed
+{
+	my ($grp) = @_;
+	return $node->safe_psql('postgres',
+		qq{SELECT string_agg(partition || ':' || committed_offset, ',' ORDER BY partition)
+		     FROM eventlog.group_offset WHERE grp = '$grp'});
+}
+
+my $a = AsyncSession->new($node, 'a');
+my $b = AsyncSession->new($node, 'b', errors_ok => 1);
+my $b_pid = $b->query('SELECT pg_backend_pid()');
+
+# Both partitions get their rows.
+$node->safe_psql('postgres', q{SELECT count(*) FROM eventlog.consume('g', 't', 2, commit => true)});
+is(committed('g'), '0:1,1:1', 'the first call committed one record of each partition');
+
+# a holds partition 0's row: b's consume skips it at once and reads partition 1.
+$a->query(q{BEGIN; SELECT count(*) FROM eventlog.commit('g', 't', 0, 3)});
+my $t0 = time();
+is( $b->query(
+		q{SELECT string_agg(partition || ':' || "offset", ',' ORDER BY partition, "offset")
+		    FROM eventlog.consume('g', 't', 4, commit => true)}),
+	'1:1,1:2,1:3,1:4',
+	'consume skips the partition whose row another transaction holds');
+cmp_ok(time() - $t0, '<', 5, 'and does not wait for it');
+is($b->{errors}, '', 'without an error');
+
+# b's commit() of partition 0 waits for a; a commits offset 3 meanwhile.
+# b then locks a's new row: 2 is below it and refused.
+$b->send(q{SELECT eventlog.commit('g', 't', 0, 2)});
+ok(AsyncSession::waits_for_lock($node, $b_pid), 'commit() waits for the transaction holding the row');
+$a->query('COMMIT');
+$b->wait_done;
+like($b->{errors}, qr/22023: offset 2 is below the committed offset 3 of consumer group "g" in partition 0/,
+	'after the wait, commit() sees the position the other transaction committed');
+
+# The same with an offset above it: taken.
+$a->query(q{BEGIN; SELECT count(*) FROM eventlog.commit('g', 't', 0, 5)});
+$b->send(q{SELECT eventlog.commit('g', 't', 0, 6)});
+ok(AsyncSession::waits_for_lock($node, $b_pid), 'commit() waits again');
+$a->query('COMMIT');
+$b->wait_done;
+is($b->{errors}, '', 'and commits above the new position once the holder committed');
+is(committed('g'), '0:6,1:5', 'one row per partition, at the last positions committed');
+
+# REPEATABLE READ: a row replaced after the snapshot was taken.
+$b->query(q{BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM eventlog.group_offset});
+$a->query(q{SELECT eventlog.commit('g', 't', 0, 7)});
+$b->query(q{SELECT eventlog.commit('g', 't', 0, 8)});
+like($b->{errors}, qr/40001: could not serialize access due to concurrent delete/,
+	'under REPEATABLE READ, committing over a row replaced since the snapshot is a serialization failure');
+$b->query('ROLLBACK');
+$b->query(q{BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM eventlog.group_offset});
+$a->query(q{SELECT count(*) FROM eventlog.consume('g', 't', 1, commit => true)});
+is( $b->query(q{SELECT count(*) FROM eventlog.consume('g', 't', 10, commit => true)}),
+	'', 'consume under REPEATABLE READ over rows replaced since the snapshot');
+like($b->{errors}, qr/40001: could not serialize access due to concurrent delete/,
+	'is a serialization failure too');
+$b->query('ROLLBACK');
+is(committed('g'), '0:8,1:5', 'what a committed stays (its consume took offset 7 of partition 0)');
+
+$a->quit;
+$b->quit;
+$node->stop;
+done_testing();
