@@ -606,6 +606,11 @@ def lat_producer(system, idx, recs, start_at, duration, out):
         if system == "eventlog":
             cur.execute("SELECT max(\"offset\") FROM eventlog.produce_batch('lat', %s::text[], %s::text[],"
                         " partition => %s)", (vals, keys, idx))
+        elif system == "heap_consumer":
+            # one table per producer, like a partition: ids commit in order within it
+            cur.execute("WITH ins AS (INSERT INTO bench.lat_p%d (key, value) SELECT * FROM unnest(%%s::text[], %%s::text[])"
+                        " RETURNING id) SELECT max(id), pg_notify('bench_lat', '%d') FROM ins" % (idx, idx),
+                        (keys, vals))
         else:
             cur.execute("WITH ins AS (INSERT INTO bench.lat (key, value) SELECT * FROM unnest(%s::text[], %s::text[])"
                         " RETURNING id) SELECT max(id), pg_notify('bench_lat', max(id)::text) FROM ins",
@@ -658,6 +663,43 @@ def lat_consumer(grp, stop_at, async_commit, out):
     out.put(("consumer", grp, got))
 
 
+def heap_consumer_sql():
+    """The outbox consumer the baseline stands for: reads every producer's
+    table past its position and writes the new positions, in one statement."""
+    parts = " UNION ALL ".join(
+        "SELECT %d AS p, id FROM bench.lat_p%d WHERE id > (SELECT last FROM bench.lat_pos WHERE p = %d)"
+        % (i, i, i) for i in range(LAT_PRODUCERS))
+    return ("WITH r AS (SELECT p, max(id) AS mx, count(*) AS n FROM (%s) x GROUP BY p),"
+            " u AS (UPDATE bench.lat_pos pos SET last = r.mx FROM r WHERE pos.p = r.p)"
+            " SELECT p, mx, n FROM r" % parts)
+
+
+def lat_heap_consumer(stop_at, out):
+    """A heap + PK consumer woken by the producers' in-transaction NOTIFY: in a
+    transaction it reads what is new and commits its positions, as
+    consume(commit => true) does (t when the rows are in hand, tc after COMMIT)."""
+    conn = connect(autocommit=False)
+    cur = conn.cursor()
+    cur.execute("LISTEN bench_lat")
+    conn.commit()
+    sql = heap_consumer_sql()
+    got = []
+    while time.monotonic() < stop_at:
+        del conn.notifies[:]
+        cur.execute(sql)
+        now = time.monotonic()
+        rows = cur.fetchall()
+        conn.commit()
+        done = time.monotonic()
+        for p, mx, n in rows:
+            got.append((now, done, p, mx, n))
+        if not rows and not conn.notifies:
+            if select.select([conn], [], [], 0.2) != ([], [], []):
+                conn.poll()
+    conn.close()
+    out.put(("consumer", "heap", got))
+
+
 def percentiles(lat_ms):
     s = sorted(lat_ms)
     if not s:
@@ -700,6 +742,14 @@ def latency_run(system, rate, rep, path):
         for p in range(LAT_PRODUCERS):
             q("SELECT eventlog.produce('lat', 'warm-up'::text, partition => %s)", (p,))
         time.sleep(0.5)
+    elif system == "heap_consumer":
+        q("DROP TABLE IF EXISTS bench.lat_pos")
+        q("CREATE TABLE bench.lat_pos (p int PRIMARY KEY, last bigint NOT NULL)")
+        for i in range(LAT_PRODUCERS):
+            q("DROP TABLE IF EXISTS bench.lat_p%d" % i)
+            q("CREATE TABLE bench.lat_p%d (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, key text, value text,"
+              " headers jsonb, ts timestamptz NOT NULL DEFAULT now())" % i)
+            q("INSERT INTO bench.lat_pos VALUES (%s, 0)", (i,))
     else:
         q("DROP TABLE IF EXISTS bench.lat")
         q("CREATE TABLE bench.lat (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, key text, value text,"
@@ -711,6 +761,8 @@ def latency_run(system, rate, rep, path):
     if path == "listen":
         procs = [mp.Process(target=lat_listener, args=("eventlog.lat" if system == "eventlog" else "bench_lat",
                                                           stop_at, out))]
+    elif system == "heap_consumer":
+        procs = [mp.Process(target=lat_heap_consumer, args=(stop_at, out))]
     else:
         procs = [mp.Process(target=lat_consumer, args=(grp, stop_at, tuned, out))]
     procs += [mp.Process(target=lat_producer, args=(system, i, recs, start_at, LAT_SECONDS, out))
@@ -742,7 +794,7 @@ def latency_run(system, rate, rep, path):
             if tn is not None:
                 lat_n.append((tn - t) * 1000)
         out_stats["listen"] = percentiles(lat_n)
-    elif system == "eventlog":
+    elif system in ("eventlog", "heap_consumer"):
         cons = [r for r in res if r[0] == "consumer"][0][2]
         per_part_c = {p: [] for p in range(LAT_PRODUCERS)}
         per_part_cc = {p: [] for p in range(LAT_PRODUCERS)}
@@ -751,8 +803,9 @@ def latency_run(system, rate, rep, path):
             per_part_c[p].append((t, mx))
             per_part_cc[p].append((tc, mx))
             got += n
-        check(got == produced + LAT_PRODUCERS,
-              "latency: consume(wait) returned %d records, %d produced" % (got, produced + LAT_PRODUCERS))
+        warmup = LAT_PRODUCERS if system == "eventlog" else 0
+        check(got == produced + warmup,
+              "latency: %s consumer read %d records, %d produced" % (system, got, produced + warmup))
         lat_c = []
         lat_cc = []
         for t, p, last in measured:
@@ -780,6 +833,11 @@ def latency_run(system, rate, rep, path):
     if system == "eventlog":
         n = q1("SELECT sum(high_watermark) FROM eventlog.partitions WHERE topic = 'lat'")[0]
         check(n == produced + LAT_PRODUCERS, "latency: %s records in the topic, %d produced" % (n, produced))
+    if system == "heap_consumer":
+        n = sum(q1("SELECT count(*) FROM bench.lat_p%d" % i)[0] for i in range(LAT_PRODUCERS))
+        pos = q1("SELECT sum(last) FROM bench.lat_pos")[0]
+        check(n == produced and pos == produced,
+              "latency heap consumer: %d rows, positions add up to %d, %d produced" % (n, pos, produced))
     return out_stats
 
 
@@ -790,13 +848,14 @@ def w_latency():
     for rep in range(REPS):
         for rate in LAT_RATES:
             for system, path in (("eventlog", "listen"), ("eventlog", "consume"), ("eventlog_ni0", "listen"),
-                                 ("eventlog_ni0", "consume"), ("heap_notify", "listen")):
+                                 ("eventlog_ni0", "consume"), ("heap_notify", "listen"),
+                                 ("heap_consumer", "consume")):
                 st = latency_run(system, rate, rep, path)
                 for kind in ("listen", "consume", "consumed"):
                     if st.get(kind):
                         for m in ("p50", "p99", "max"):
                             record("lat%d_%s_%s" % (rate, kind, m), system, st[kind][m])
-                if path == "listen":
+                if path == "listen" or system == "heap_consumer":
                     record("lat%d_achieved" % rate, system, st["achieved"])
                 log("  rep %d %5d rec/s %-11s %-7s achieved %6.0f rec/s  %s" % (
                     rep + 1, rate, system, path, st["achieved"], "  ".join(
@@ -806,6 +865,9 @@ def w_latency():
     q("SELECT pg_reload_conf()")
     drop_system("eventlog", "lat")
     q("DROP TABLE IF EXISTS bench.lat")
+    for i in range(LAT_PRODUCERS):
+        q("DROP TABLE IF EXISTS bench.lat_p%d" % i)
+    q("DROP TABLE IF EXISTS bench.lat_pos")
 
 
 # ---------------------------------------------------------------- 7b. notification on / off
@@ -1084,7 +1146,9 @@ def report(settings, machine):
                                          ("eventlog", "consumed", "eventlog: the consumer's `COMMIT` after it returns"),
                                          ("eventlog_ni0", "listen", "eventlog, `notify_interval = 0`: LISTEN"),
                                          ("eventlog_ni0", "consume", "eventlog, consumer with `synchronous_commit = off`: `consume(wait)`"),
-                                         ("heap_notify", "listen", "heap + PK insert with NOTIFY in the transaction")):
+                                         ("heap_notify", "listen", "heap + PK insert with NOTIFY in the transaction"),
+                                         ("heap_consumer", "consume", "heap + PK consumer woken by that NOTIFY, committing its position: rows in hand"),
+                                         ("heap_consumer", "consumed", "heap + PK consumer woken by that NOTIFY: its `COMMIT`")):
                 wid = "lat%d_%s_" % (rate, kind)
                 if wid + "p50" not in RESULTS:
                     continue
@@ -1154,6 +1218,11 @@ def report(settings, machine):
                 v = m("lat%d_%s_p99" % (rate, kind), sysname)
                 TARGET_ROWS.append(("latency p99, %s, %d rec/s" % (label, rate), "≤ 2 ms",
                                     None if v is None else v, None if v is None else v <= 2.0))
+    for rate in LAT_RATES:
+        target("latency p99, consume(wait), %d rec/s" % rate,
+               "≤ 1.0× the heap + PK consumer committing its position",
+               ratio(m("lat%d_consume_p99" % rate, "eventlog"), m("lat%d_consume_p99" % rate, "heap_consumer")),
+               1.0, False)
     target("producer throughput, notification on vs off", "≥ 0.95×",
            ratio(m("notify", "eventlog_on"), m("notify", "eventlog_off")), 0.95)
     if series("held", "eventlog_held"):
