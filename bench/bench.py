@@ -693,6 +693,8 @@ def lat_heap_consumer(stop_at, out):
         done = time.monotonic()
         for p, mx, n in rows:
             got.append((now, done, p, mx, n))
+        # a notification may already sit in libpq's buffer: poll before sleeping
+        conn.poll()
         if not rows and not conn.notifies:
             if select.select([conn], [], [], 0.2) != ([], [], []):
                 conn.poll()
