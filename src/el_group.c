@@ -739,7 +739,10 @@ el_offset_lock(const char *grp, const char *topic, int32 partition, int64 initia
 	el_offsetrows_open(&rows, true);
 	for (attempt = 0; attempt < 100; attempt++)
 	{
-		if (el_offsetrows_current(&rows, grp, topic, partition, 0, EL_ROW_LOCK_WAIT,
+		ItemPointerData tid;
+
+		ItemPointerSetInvalid(&tid);
+		if (el_offsetrows_current(&rows, grp, topic, partition, 0, &tid, EL_ROW_LOCK_WAIT,
 								  offset, seq) == EL_ROW_FOUND)
 		{
 			el_offsetrows_close(&rows);
@@ -768,23 +771,25 @@ el_read_offsets(ElRowLock lock, const char *grp, const char *topic, const int32 
 {
 	ElOffsetRows rows;
 	int64	   *from = palloc(sizeof(int64) * Max(n, 1));
+	ItemPointerData *tids = palloc(sizeof(ItemPointerData) * Max(n, 1));
 	int			i;
 
-	el_seqhint_get(grp, topic, parts, n, from);
+	el_seqhint_get(grp, topic, parts, n, from, tids);
 	el_offsetrows_open(&rows, lock != EL_ROW_READ);
 	for (i = 0; i < n; i++)
 	{
-		ElRowResult result = el_offsetrows_current(&rows, grp, topic, parts[i], from[i], lock,
-												   &offsets[i], &seqs[i]);
+		ElRowResult result = el_offsetrows_current(&rows, grp, topic, parts[i], from[i], &tids[i],
+												   lock, &offsets[i], &seqs[i]);
 
 		if (result == EL_ROW_NONE && from[i] > 0)
-			result = el_offsetrows_current(&rows, grp, topic, parts[i], 0, lock,
+			result = el_offsetrows_current(&rows, grp, topic, parts[i], 0, &tids[i], lock,
 										   &offsets[i], &seqs[i]);
 		marked[i] = result == EL_ROW_FOUND;
 	}
 	el_offsetrows_close(&rows);
-	el_seqhint_put(grp, topic, parts, n, marked, seqs);
+	el_seqhint_put(grp, topic, parts, n, marked, seqs, tids);
 	pfree(from);
+	pfree(tids);
 }
 
 /*
@@ -864,7 +869,9 @@ el_offsets_lock(const char *grp, const char *topic, const int32 *parts, int n,
 /*
  * el_offset_set for several partitions: one seq serves all of them (it
  * orders rows per partition).  The previous rows are locked by this
- * transaction.
+ * transaction; they are deleted where the lock found them when that was
+ * the backend's last lookup of the partition, and the new rows' places are
+ * remembered for the next call.
  */
 void
 el_offsets_set(const char *grp, const char *topic, const int32 *parts, int n,
@@ -872,18 +879,40 @@ el_offsets_set(const char *grp, const char *topic, const int32 *parts, int n,
 {
 	ElOffsetRows rows;
 	int64		seq;
+	int64	   *seen;
+	int64	   *seqs;
+	ItemPointerData *tids;
+	bool	   *made;
 	int			i;
 
 	if (n == 0)
 		return;
 	el_group_check_offsets_locked(grp);
+	seen = palloc(sizeof(int64) * n);
+	seqs = palloc(sizeof(int64) * n);
+	tids = palloc(sizeof(ItemPointerData) * n);
+	made = palloc(sizeof(bool) * n);
+
+	/* Where the locks found the previous rows, if they were the last lookups. */
+	el_seqhint_get(grp, topic, parts, n, seen, tids);
 	el_offsetrows_open(&rows, true);
+	for (i = 0; i < n; i++)
+	{
+		ItemPointerData tid = tids[i];
+
+		if (seen[i] != prev_seqs[i])
+			ItemPointerSetInvalid(&tid);
+		(void) el_offsetrows_delete(&rows, grp, topic, parts[i], prev_seqs[i], &tid);
+	}
 	seq = el_offsetrows_next_seq();
 	for (i = 0; i < n; i++)
-		el_offsetrows_insert(&rows, grp, topic, parts[i], seq, offsets[i]);
-	for (i = 0; i < n; i++)
-		(void) el_offsetrows_delete(&rows, grp, topic, parts[i], prev_seqs[i]);
+	{
+		el_offsetrows_insert(&rows, grp, topic, parts[i], seq, offsets[i], &tids[i]);
+		seqs[i] = seq;
+		made[i] = true;
+	}
 	el_offsetrows_close(&rows);
+	el_seqhint_put(grp, topic, parts, n, made, seqs, tids);
 }
 
 /* Commits a new position: a new row, and the locked previous one removed. */

@@ -71,13 +71,13 @@ extern void el_offsetrows_open(ElOffsetRows *rows, bool write);
 extern void el_offsetrows_refresh(ElOffsetRows *rows);
 extern void el_offsetrows_close(ElOffsetRows *rows);
 extern ElRowResult el_offsetrows_current(ElOffsetRows *rows, const char *grp, const char *topic,
-										 int32 partition, int64 from_seq, ElRowLock lock,
-										 int64 *offset, int64 *seq);
+										 int32 partition, int64 from_seq, ItemPointer tid,
+										 ElRowLock lock, int64 *offset, int64 *seq);
 extern int64 el_offsetrows_next_seq(void);
 extern void el_offsetrows_insert(ElOffsetRows *rows, const char *grp, const char *topic,
-								 int32 partition, int64 seq, int64 offset);
+								 int32 partition, int64 seq, int64 offset, ItemPointer tid);
 extern bool el_offsetrows_delete(ElOffsetRows *rows, const char *grp, const char *topic,
-								 int32 partition, int64 seq);
+								 int32 partition, int64 seq, ItemPointer tid);
 
 /* el_grouplock.c */
 extern void el_group_lock_offsets(const char *grp);
@@ -94,8 +94,8 @@ extern void el_joincache_forget(void);
 
 /* el_seqhint.c */
 extern void el_seqhint_get(const char *grp, const char *topic, const int32 *parts, int n,
-						   int64 *from);
+						   int64 *from, ItemPointerData *tids);
 extern void el_seqhint_put(const char *grp, const char *topic, const int32 *parts, int n,
-						   const bool *found, const int64 *seqs);
+						   const bool *found, const int64 *seqs, const ItemPointerData *tids);
 
 #endif							/* EL_GROUP_H */

@@ -12,7 +12,9 @@
  * all the same).  Its CHECK constraint, committed_offset >= 0, is checked
  * here.
  *
- * What the statements did, this does the same way: each lookup sees what
+ * A partition's row is looked for first where this backend saw it last
+ * (el_seqhint.c), then by the primary key.  What the statements did, this
+ * does the same way: each lookup sees what
  * committed before it (a new snapshot in READ COMMITTED, after this
  * command's own changes), and a lock that meets a row deleted by a
  * transaction that committed meanwhile fails under REPEATABLE READ as the
@@ -169,6 +171,32 @@ el_offsetrows_find(ElOffsetRows *rows, const char *grp, const char *topic, int32
 	return found;
 }
 
+/*
+ * Whether the row at tid (where this backend last saw the partition's row)
+ * is the partition's current row, leaving it in rows->slot.  Rows are never
+ * updated in place and a partition has one visible row under any snapshot,
+ * so a visible row with the partition's key is its current row; a tuple id
+ * freed by VACUUM and taken by another row fails the key.
+ */
+static bool
+el_offsetrows_at(ElOffsetRows *rows, const char *grp, const char *topic, int32 partition,
+				 ItemPointer tid)
+{
+	bool		isnull;
+	text	   *t;
+
+	if (ItemPointerGetBlockNumber(tid) >= RelationGetNumberOfBlocks(rows->rel) ||
+		!table_tuple_fetch_row_version(rows->rel, tid, rows->snapshot, rows->slot))
+		return false;
+	if (DatumGetInt32(slot_getattr(rows->slot, EL_GO_PARTITION, &isnull)) != partition)
+		return false;
+	t = DatumGetTextPP(slot_getattr(rows->slot, EL_GO_TOPIC, &isnull));
+	if (strlen(topic) != VARSIZE_ANY_EXHDR(t) || memcmp(topic, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)) != 0)
+		return false;
+	t = DatumGetTextPP(slot_getattr(rows->slot, EL_GO_GRP, &isnull));
+	return strlen(grp) == VARSIZE_ANY_EXHDR(t) && memcmp(grp, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)) == 0;
+}
+
 static void
 el_offsetrows_values(ElOffsetRows *rows, int64 *offset, int64 *seq)
 {
@@ -179,20 +207,27 @@ el_offsetrows_values(ElOffsetRows *rows, int64 *offset, int64 *seq)
 }
 
 /*
- * The current row of a partition from from_seq on: read, or locked FOR
- * UPDATE (skipping a row another transaction holds, or waiting for it).
- * EL_ROW_GONE means the row was replaced by a transaction that committed
- * after the snapshot: refresh and look again.
+ * The current row of a partition: read, or locked FOR UPDATE (skipping a
+ * row another transaction holds, or waiting for it).  It is looked for at
+ * *tid first if that is valid, then by the primary key from from_seq on;
+ * *tid is set to where it was found.  EL_ROW_GONE means the row was
+ * replaced by a transaction that committed after the snapshot: refresh and
+ * look again.
  */
 ElRowResult
 el_offsetrows_current(ElOffsetRows *rows, const char *grp, const char *topic, int32 partition,
-					  int64 from_seq, ElRowLock lock, int64 *offset, int64 *seq)
+					  int64 from_seq, ItemPointer tid, ElRowLock lock, int64 *offset, int64 *seq)
 {
 	TM_FailureData tmfd;
 	TM_Result	result;
 
-	if (!el_offsetrows_find(rows, grp, topic, partition, from_seq, false))
+	if (!(ItemPointerIsValid(tid) && el_offsetrows_at(rows, grp, topic, partition, tid)) &&
+		!el_offsetrows_find(rows, grp, topic, partition, from_seq, false))
+	{
+		ItemPointerSetInvalid(tid);
 		return EL_ROW_NONE;
+	}
+	*tid = rows->slot->tts_tid;
 	if (lock == EL_ROW_READ)
 	{
 		el_offsetrows_values(rows, offset, seq);
@@ -239,10 +274,10 @@ el_offsetrows_next_seq(void)
 	return nextval_internal(seqid, false);
 }
 
-/* Inserts a partition's row. */
+/* Inserts a partition's row; *tid is where it went. */
 void
 el_offsetrows_insert(ElOffsetRows *rows, const char *grp, const char *topic, int32 partition,
-					 int64 seq, int64 offset)
+					 int64 seq, int64 offset, ItemPointer tid)
 {
 	Datum		values[EL_GO_NATTS];
 	bool		nulls[EL_GO_NATTS] = {false};
@@ -261,17 +296,25 @@ el_offsetrows_insert(ElOffsetRows *rows, const char *grp, const char *topic, int
 	values[EL_GO_AT - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	tuple = heap_form_tuple(RelationGetDescr(rows->rel), values, nulls);
 	CatalogTupleInsertWithInfo(rows->rel, tuple, rows->indstate);
+	*tid = tuple->t_self;
 	heap_freetuple(tuple);
 }
 
 /*
  * Deletes a partition's row of seq, which this transaction holds locked:
- * nobody else can have deleted it.  False if there is none.
+ * nobody else can have deleted it, and a locked row stays where it is.  tid
+ * is where the lock found it, if valid; otherwise it is looked up.  False
+ * if there is none.
  */
 bool
 el_offsetrows_delete(ElOffsetRows *rows, const char *grp, const char *topic, int32 partition,
-					 int64 seq)
+					 int64 seq, ItemPointer tid)
 {
+	if (ItemPointerIsValid(tid))
+	{
+		CatalogTupleDelete(rows->rel, tid);
+		return true;
+	}
 	if (!el_offsetrows_find(rows, grp, topic, partition, seq, true))
 		return false;
 	CatalogTupleDelete(rows->rel, &rows->slot->tts_tid);

@@ -18,6 +18,11 @@
  * it went away (its transaction rolled back, the group or topic was deleted
  * and made again); a lookup that finds nothing from its hint on looks again
  * without it (el_group.c).
+ *
+ * With the seq goes the row's tuple id, where el_offsetrows.c looks first,
+ * without an index scan at all: rows are never updated in place, so a tuple
+ * id names one row until VACUUM frees it, and what is found there is
+ * checked (the partition's key, visibility) before it is used.
  */
 #include "postgres.h"
 
@@ -33,6 +38,7 @@ typedef struct ElSeqHint
 	char	   *topic;
 	int32		nslots;			/* seqs[partition] for partition < nslots */
 	int64	   *seqs;			/* 0: nothing known */
+	ItemPointerData *tids;		/* invalid: nothing known */
 } ElSeqHint;
 
 static ElSeqHint el_hints[EL_SEQHINT_ENTRIES];
@@ -50,21 +56,33 @@ el_seqhint_find(const char *grp, const char *topic)
 	return NULL;
 }
 
-/* Fills from[i] with where partition parts[i]'s lookup may start (0: anywhere). */
+/*
+ * Fills from[i] with where partition parts[i]'s lookup may start (0:
+ * anywhere), and tids[i] (if tids) with where its row was last seen.
+ */
 void
-el_seqhint_get(const char *grp, const char *topic, const int32 *parts, int n, int64 *from)
+el_seqhint_get(const char *grp, const char *topic, const int32 *parts, int n, int64 *from,
+			   ItemPointerData *tids)
 {
 	ElSeqHint  *hint = el_seqhint_find(grp, topic);
 	int			i;
 
 	for (i = 0; i < n; i++)
-		from[i] = (hint && parts[i] >= 0 && parts[i] < hint->nslots) ? hint->seqs[parts[i]] : 0;
+	{
+		bool		known = hint && parts[i] >= 0 && parts[i] < hint->nslots;
+
+		from[i] = known ? hint->seqs[parts[i]] : 0;
+		if (tids && known)
+			tids[i] = hint->tids[parts[i]];
+		else if (tids)
+			ItemPointerSetInvalid(&tids[i]);
+	}
 }
 
-/* Remembers the seqs of the rows a lookup found (where found[i]). */
+/* Remembers the seqs and tuple ids (if tids) of the rows a lookup found (where found[i]). */
 void
 el_seqhint_put(const char *grp, const char *topic, const int32 *parts, int n,
-			   const bool *found, const int64 *seqs)
+			   const bool *found, const int64 *seqs, const ItemPointerData *tids)
 {
 	ElSeqHint  *hint = el_seqhint_find(grp, topic);
 	int32		maxpart = -1;
@@ -86,26 +104,42 @@ el_seqhint_put(const char *grp, const char *topic, const int32 *parts, int n,
 			pfree(hint->grp);
 			pfree(hint->topic);
 			pfree(hint->seqs);
+			pfree(hint->tids);
 		}
 		hint->grp = MemoryContextStrdup(TopMemoryContext, grp);
 		hint->topic = MemoryContextStrdup(TopMemoryContext, topic);
 		hint->nslots = 0;
 		hint->seqs = NULL;
+		hint->tids = NULL;
 	}
 	if (maxpart >= hint->nslots)
 	{
 		int32		nslots = Max(maxpart + 1, 8);
 
+		int32		j;
+
 		if (hint->seqs == NULL)
+		{
 			hint->seqs = MemoryContextAllocZero(TopMemoryContext, sizeof(int64) * nslots);
+			hint->tids = MemoryContextAlloc(TopMemoryContext, sizeof(ItemPointerData) * nslots);
+		}
 		else
 		{
 			hint->seqs = repalloc(hint->seqs, sizeof(int64) * nslots);
 			memset(hint->seqs + hint->nslots, 0, sizeof(int64) * (nslots - hint->nslots));
+			hint->tids = repalloc(hint->tids, sizeof(ItemPointerData) * nslots);
 		}
+		for (j = hint->nslots; j < nslots; j++)
+			ItemPointerSetInvalid(&hint->tids[j]);
 		hint->nslots = nslots;
 	}
 	for (i = 0; i < n; i++)
 		if (found[i] && parts[i] >= 0)
+		{
 			hint->seqs[parts[i]] = seqs[i];
+			if (tids)
+				hint->tids[parts[i]] = tids[i];
+			else
+				ItemPointerSetInvalid(&hint->tids[parts[i]]);
+		}
 }

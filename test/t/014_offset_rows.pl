@@ -91,6 +91,46 @@ like($b->{errors}, qr/40001: could not serialize access due to concurrent delete
 $b->query('ROLLBACK');
 is(committed('g'), '0:8,1:5', 'what a committed stays (its consume took offset 7 of partition 0)');
 
+# A backend looks for a partition's row first where it saw it last.  When
+# that row is gone (reset_offsets replaced it, VACUUM freed its place and
+# rows of other groups took it), the consumer must still resume from the
+# group's own position.
+$node->safe_psql('postgres', q{
+	SELECT eventlog.create_topic('u', 1);
+	SELECT eventlog.produce_batch('u', array(SELECT 'u' || g FROM generate_series(0, 19) g));
+	VACUUM eventlog.group_offset;
+});
+sub take
+{
+	my ($session, $grp, $n) = @_;
+	return $session->query(
+		qq{SELECT string_agg("offset"::text, ',' ORDER BY "offset") FROM eventlog.consume('$grp', 'u', $n, commit => true)});
+}
+is(take($a, 'h', 3), '0,1,2', 'group h reads from the start');
+is(take($a, 'h', 3), '3,4,5', 'and on from its position');
+$node->safe_psql('postgres', q{
+	SELECT count(*) FROM eventlog.reset_offsets('h', 'u', '10');
+	VACUUM eventlog.group_offset;
+});
+# Rows of groups that take every place VACUUM freed (and more).
+$node->safe_psql('postgres', q{
+	INSERT INTO eventlog.consumer_group (grp, owner) SELECT 'filler' || g, current_user FROM generate_series(1, 300) g;
+	INSERT INTO eventlog.group_offset (grp, topic, partition, seq, committed_offset)
+	SELECT 'filler' || g, 'u', 0, 1, 0 FROM generate_series(1, 300) g;
+});
+for my $g (1 .. 6)
+{
+	$node->safe_psql('postgres',
+		qq{SELECT count(*) FROM eventlog.consume('o$g', 'u', $g, commit => true)});
+}
+is(take($a, 'h', 3), '10,11,12', 'after a reset, VACUUM and rows of other groups, h resumes from its reset position');
+is(take($a, 'o3', 2), '3,4', 'and another group from its own');
+is( $node->safe_psql('postgres',
+		q{SELECT string_agg(grp || ':' || committed_offset, ',' ORDER BY grp) FROM eventlog.group_offset
+		   WHERE topic = 'u' AND grp NOT LIKE 'filler%'}),
+	'h:13,o1:1,o2:2,o3:5,o4:4,o5:5,o6:6',
+	'one row per group, at its position');
+
 $a->quit;
 $b->quit;
 $node->stop;
