@@ -639,6 +639,19 @@ def lat_listener(channel, stop_at, out):
     out.put(("listener", channel, got))
 
 
+def consumer_round(conn, cur, sql, args, got):
+    """One transaction of a consumer: sql returns (partition, last, count) rows;
+    appends (rows in hand, committed, partition, last, count) to got."""
+    cur.execute(sql, args)
+    now = time.monotonic()
+    rows = cur.fetchall()
+    conn.commit()
+    done = time.monotonic()
+    for p, mx, n in rows:
+        got.append((now, done, p, mx, n))
+    return rows
+
+
 def lat_consumer(grp, stop_at, async_commit, out):
     """consume(commit => true) in a transaction, as a consumer that does its work in it:
     the records are in hand when consume returns (t), and consumed for good at COMMIT (tc)."""
@@ -649,14 +662,8 @@ def lat_consumer(grp, stop_at, async_commit, out):
         conn.commit()
     got = []
     while time.monotonic() < stop_at:
-        cur.execute("SELECT partition, max(\"offset\"), count(*) FROM eventlog.consume(%s, 'lat', 100000,"
-                    " member => 'lm', commit => true, wait => '200 ms') GROUP BY partition", (grp,))
-        now = time.monotonic()
-        rows = cur.fetchall()
-        conn.commit()
-        done = time.monotonic()
-        for p, mx, n in rows:
-            got.append((now, done, p, mx, n))
+        consumer_round(conn, cur, "SELECT partition, max(\"offset\"), count(*) FROM eventlog.consume(%s, 'lat',"
+                       " 100000, member => 'lm', commit => true, wait => '200 ms') GROUP BY partition", (grp,), got)
     conn.autocommit = True
     cur.execute("SELECT eventlog.leave(%s, 'lm')", (grp,))
     conn.close()
@@ -686,13 +693,7 @@ def lat_heap_consumer(stop_at, out):
     got = []
     while time.monotonic() < stop_at:
         del conn.notifies[:]
-        cur.execute(sql)
-        now = time.monotonic()
-        rows = cur.fetchall()
-        conn.commit()
-        done = time.monotonic()
-        for p, mx, n in rows:
-            got.append((now, done, p, mx, n))
+        rows = consumer_round(conn, cur, sql, None, got)
         # a notification may already sit in libpq's buffer: poll before sleeping
         conn.poll()
         if not rows and not conn.notifies:

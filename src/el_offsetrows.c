@@ -82,6 +82,12 @@ el_offsetrows_open(ElOffsetRows *rows, bool write)
 	rows->index = index_open(indexid, rows->lockmode);
 	if (RelationGetDescr(rows->rel)->natts != EL_GO_NATTS)
 		elog(ERROR, "table eventlog.group_offset does not have %d columns", EL_GO_NATTS);
+	/* Scan keys name the key's columns by number: (grp, topic, partition, seq). */
+	if (rows->index->rd_index->indnkeyatts != EL_GO_SEQ)
+		elog(ERROR, "the primary key of eventlog.group_offset is not (grp, topic, partition, seq)");
+	for (AttrNumber a = EL_GO_GRP; a <= EL_GO_SEQ; a++)
+		if (rows->index->rd_index->indkey.values[a - 1] != a)
+			elog(ERROR, "the primary key of eventlog.group_offset is not (grp, topic, partition, seq)");
 	rows->indstate = NULL;
 	if (write)
 	{
@@ -174,13 +180,14 @@ el_offsetrows_find(ElOffsetRows *rows, const char *grp, const char *topic, int32
 /*
  * Whether the row at tid (where this backend last saw the partition's row)
  * is the partition's current row, leaving it in rows->slot.  Rows are never
- * updated in place and a partition has one visible row under any snapshot,
- * so a visible row with the partition's key is its current row; a tuple id
- * freed by VACUUM and taken by another row fails the key.
+ * updated in place and a commit replaces a partition's row in one
+ * transaction, so a visible row with the partition's key and a seq at least
+ * the one seen there is its current row; a tuple id freed by VACUUM and
+ * taken by another row fails the key.
  */
 static bool
 el_offsetrows_at(ElOffsetRows *rows, const char *grp, const char *topic, int32 partition,
-				 ItemPointer tid)
+				 int64 from_seq, ItemPointer tid)
 {
 	bool		isnull;
 	text	   *t;
@@ -188,7 +195,8 @@ el_offsetrows_at(ElOffsetRows *rows, const char *grp, const char *topic, int32 p
 	if (ItemPointerGetBlockNumber(tid) >= RelationGetNumberOfBlocks(rows->rel) ||
 		!table_tuple_fetch_row_version(rows->rel, tid, rows->snapshot, rows->slot))
 		return false;
-	if (DatumGetInt32(slot_getattr(rows->slot, EL_GO_PARTITION, &isnull)) != partition)
+	if (DatumGetInt32(slot_getattr(rows->slot, EL_GO_PARTITION, &isnull)) != partition ||
+		DatumGetInt64(slot_getattr(rows->slot, EL_GO_SEQ, &isnull)) < from_seq)
 		return false;
 	t = DatumGetTextPP(slot_getattr(rows->slot, EL_GO_TOPIC, &isnull));
 	if (strlen(topic) != VARSIZE_ANY_EXHDR(t) || memcmp(topic, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)) != 0)
@@ -221,7 +229,7 @@ el_offsetrows_current(ElOffsetRows *rows, const char *grp, const char *topic, in
 	TM_FailureData tmfd;
 	TM_Result	result;
 
-	if (!(ItemPointerIsValid(tid) && el_offsetrows_at(rows, grp, topic, partition, tid)) &&
+	if (!(ItemPointerIsValid(tid) && el_offsetrows_at(rows, grp, topic, partition, from_seq, tid)) &&
 		!el_offsetrows_find(rows, grp, topic, partition, from_seq, false))
 	{
 		ItemPointerSetInvalid(tid);
