@@ -74,7 +74,7 @@ el_topic_arg(FunctionCallInfo fcinfo, int argno, ElTopic *topic)
  * the last one returned.
  */
 static int
-el_read_partition(ReturnSetInfo *rsinfo, text *topic_text, ElLog *log, int32 partition,
+el_read_partition(ElRowOut *out, ElLog *log, int32 partition,
 				  int64 offset, int max, int64 *next)
 {
 	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
@@ -85,7 +85,7 @@ el_read_partition(ReturnSetInfo *rsinfo, text *topic_text, ElLog *log, int32 par
 	*next = offset;
 	while (n < max && el_log_reader_next(reader, &rec))
 	{
-		el_emit_record(rsinfo, topic_text, partition, &rec);
+		el_emit_record(out, partition, &rec);
 		n++;
 	}
 	/* Past the records returned and any aborted ones skipped after them. */
@@ -137,7 +137,7 @@ el_start_position(const char *grp, ElTopic *topic, int32 p, ElMetaInfo *meta,
  * what a call that finds none does.
  */
 static int
-el_consume_partitions(ReturnSetInfo *rsinfo, text *topic_text, const char *grp,
+el_consume_partitions(ElRowOut *out, const char *grp,
 					  const char *member, ElTopic *topic, int32 *parts, int nparts,
 					  bool commit, int max_records)
 {
@@ -235,7 +235,7 @@ el_consume_partitions(ReturnSetInfo *rsinfo, text *topic_text, const char *grp,
 			if (!open[i])
 				continue;
 			want = Min(want, max_records - got);
-			got_here = el_read_partition(rsinfo, topic_text, &logs[i], parts[i], next[i], want,
+			got_here = el_read_partition(out, &logs[i], parts[i], next[i], want,
 										 &next[i]);
 			if (got_here < want)
 				open[i] = false;	/* nothing more there now */
@@ -287,7 +287,7 @@ eventlog_consume(PG_FUNCTION_ARGS)
 	char	   *member = el_member_arg(fcinfo, 3);
 	bool		commit = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
 	TimestampTz deadline = GetCurrentTimestamp();
-	text	   *topic_text;
+	ElRowOut	out;
 	int			got = 0;
 	int32	   *parts = NULL;
 	int			nparts = 0;
@@ -330,7 +330,7 @@ eventlog_consume(PG_FUNCTION_ARGS)
 	}
 
 	InitMaterializedSRF(fcinfo, 0);
-	topic_text = cstring_to_text(topic.name);
+	el_rowout_begin(&out, rsinfo, topic.name);
 
 	SPI_connect();
 	for (;;)
@@ -365,13 +365,14 @@ eventlog_consume(PG_FUNCTION_ARGS)
 		}
 		stamp = el_wakeup_stamp(leaves, nparts);
 
-		got = el_consume_partitions(rsinfo, topic_text, grp, member, &topic, parts, nparts,
+		got = el_consume_partitions(&out, grp, member, &topic, parts, nparts,
 									commit, max_records);
 
 		if (got > 0 || IsolationUsesXactSnapshot() ||
 			!el_wakeup_wait(leaves, nparts, stamp, deadline))
 			break;
 	}
+	el_rowout_end(&out);
 	SPI_finish();
 	return (Datum) 0;
 }

@@ -8,57 +8,17 @@
  */
 #include "postgres.h"
 
-#include "access/detoast.h"
 #include "access/relation.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
-#include "utils/tuplestore.h"
 
 #include "eventlog.h"
 
 PG_FUNCTION_INFO_V1(eventlog_fetch);
 PG_FUNCTION_INFO_V1(eventlog_partition_state);
-
-/* A value to hand out: brought in from TOAST if stored there. */
-static Datum
-el_out_datum(Pointer p)
-{
-	if (VARATT_IS_EXTERNAL(p))
-		return PointerGetDatum(detoast_external_attr((struct varlena *) p));
-	return PointerGetDatum(p);
-}
-
-/*
- * Adds a record to a function's result, in the row shape of fetch() and
- * consume(): (topic, partition, offset, key, value, headers, ts).
- */
-void
-el_emit_record(ReturnSetInfo *rsinfo, text *topic, int32 partition, ElRecord *rec)
-{
-	Datum		values[7];
-	bool		nulls[7] = {false, false, false, false, false, false, false};
-
-	values[0] = PointerGetDatum(topic);
-	values[1] = Int32GetDatum(partition);
-	values[2] = Int64GetDatum(rec->offset);
-	if (rec->key)
-		values[3] = el_out_datum(rec->key);
-	else
-		nulls[3] = true;
-	if (rec->value)
-		values[4] = el_out_datum(rec->value);
-	else
-		nulls[4] = true;
-	if (rec->headers)
-		values[5] = el_out_datum(rec->headers);
-	else
-		nulls[5] = true;
-	values[6] = TimestampTzGetDatum(rec->ts);
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-}
 
 Datum
 eventlog_fetch(PG_FUNCTION_ARGS)
@@ -73,7 +33,7 @@ eventlog_fetch(PG_FUNCTION_ARGS)
 	ElMetaInfo	meta;
 	ElLogReader *reader;
 	ElRecord	rec;
-	text	   *topic_text;
+	ElRowOut	out;
 	int32		n = 0;
 
 	el_require_arg(fcinfo, 0, "topic");
@@ -108,16 +68,17 @@ eventlog_fetch(PG_FUNCTION_ARGS)
 				 errhint("Fetch from an offset up to the high watermark; eventlog.partitions shows it.")));
 
 	InitMaterializedSRF(fcinfo, 0);
-	topic_text = cstring_to_text(name);
+	el_rowout_begin(&out, rsinfo, name);
 
 	reader = el_log_reader_begin(&log, GetActiveSnapshot(), offset);
 	while (n < max_records && el_log_reader_next(reader, &rec))
 	{
-		el_emit_record(rsinfo, topic_text, partition, &rec);
+		el_emit_record(&out, partition, &rec);
 		n++;
 		CHECK_FOR_INTERRUPTS();
 	}
 	el_log_reader_end(reader);
+	el_rowout_end(&out);
 	el_log_close(&log);
 	return (Datum) 0;
 }

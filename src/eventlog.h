@@ -161,11 +161,24 @@ extern BlockNumber el_seek_block(Relation rel, ElMetaInfo *meta, int64 offset);
 extern int64 el_offset_for_time(Relation rel, TimestampTz ts);
 extern TimestampTz el_max_ts(Relation rel, ElMetaInfo *meta);
 
-/* ---- Reading functions (el_fetch.c) ---- */
+/* ---- Reading functions (el_fetch.c, el_rowout.c) ---- */
 
 struct ReturnSetInfo;
-extern void el_emit_record(struct ReturnSetInfo *rsinfo, text *topic, int32 partition,
-						   ElRecord *rec);
+struct TupleTableSlot;
+
+/* Result rows of fetch() and consume() (el_rowout.c) */
+typedef struct ElRowOut
+{
+	struct ReturnSetInfo *rsinfo;
+	text	   *topic;
+	struct TupleTableSlot *slot;	/* NULL: rows formed the generic way */
+	char	   *buf;			/* where a row is laid out */
+	Size		bufsize;
+} ElRowOut;
+
+extern void el_rowout_begin(ElRowOut *out, struct ReturnSetInfo *rsinfo, const char *topic);
+extern void el_emit_record(ElRowOut *out, int32 partition, ElRecord *rec);
+extern void el_rowout_end(ElRowOut *out);
 extern int64 el_last_stable_offset(Relation rel, ElMetaInfo *meta, TransactionId *held_by);
 
 /* ---- Table access method (el_tableam.c) ---- */
