@@ -11,7 +11,6 @@
  * type allows them, alignment of the others, a null bitmap only when a value
  * is null, padding zeroed), in a buffer reused from row to row, and handed
  * to the tuplestore, which copies it, as a minimal tuple.
- * A result descriptor of any other shape falls back to the generic path.
  */
 #include "postgres.h"
 
@@ -60,11 +59,12 @@ el_rowout_begin(ElRowOut *out, ReturnSetInfo *rsinfo, const char *topic)
 {
 	out->rsinfo = rsinfo;
 	out->topic = cstring_to_text(topic);
-	out->slot = NULL;
 	out->buf = NULL;
 	out->bufsize = 0;
-	if (el_row_shape(rsinfo->setDesc))
-		out->slot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsMinimalTuple);
+	/* The SQL declarations of fetch() and consume() give this shape. */
+	if (!el_row_shape(rsinfo->setDesc))
+		elog(ERROR, "unexpected result row type for eventlog records");
+	out->slot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsMinimalTuple);
 }
 
 void
@@ -155,23 +155,6 @@ el_emit_record(ElRowOut *out, int32 partition, ElRecord *rec)
 	vars[0] = el_out_value(rec->key);
 	vars[1] = el_out_value(rec->value);
 	vars[2] = el_out_value(rec->headers);
-	if (out->slot == NULL)
-	{
-		Datum		values[EL_ROW_NATTS];
-		bool		nulls[EL_ROW_NATTS] = {false};
-
-		values[0] = PointerGetDatum(out->topic);
-		values[1] = Int32GetDatum(partition);
-		values[2] = Int64GetDatum(rec->offset);
-		for (int i = 0; i < 3; i++)
-		{
-			values[3 + i] = PointerGetDatum(vars[i]);
-			nulls[3 + i] = vars[i] == NULL;
-		}
-		values[6] = TimestampTzGetDatum(rec->ts);
-		tuplestore_putvalues(out->rsinfo->setResult, out->rsinfo->setDesc, values, nulls);
-		return;
-	}
 
 	/*
 	 * Laid out once in a buffer reused from row to row, zeroed as far as the

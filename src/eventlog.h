@@ -171,7 +171,7 @@ typedef struct ElRowOut
 {
 	struct ReturnSetInfo *rsinfo;
 	text	   *topic;
-	struct TupleTableSlot *slot;	/* NULL: rows formed the generic way */
+	struct TupleTableSlot *slot;	/* a minimal-tuple slot of the result's type */
 	char	   *buf;			/* where a row is laid out */
 	Size		bufsize;
 } ElRowOut;
