@@ -18,13 +18,10 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use AsyncSession;
+use EventlogNode;
 
-my $node = PostgreSQL::Test::Cluster->new('delete_group');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'eventlog'");
-$node->start;
+my $node = EventlogNode::new('delete_group');
 $node->safe_psql('postgres', q{
-	CREATE EXTENSION eventlog;
 	SELECT eventlog.create_topic('t', 2);
 	SELECT eventlog.produce_batch('t', ARRAY['a0', 'a1', 'a2', 'a3', 'a4'], partition => 0);
 	SELECT eventlog.produce_batch('t', ARRAY['b0', 'b1', 'b2'], partition => 1);

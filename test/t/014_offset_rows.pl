@@ -17,14 +17,11 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use AsyncSession;
+use EventlogNode;
 use Time::HiRes qw(time);
 
-my $node = PostgreSQL::Test::Cluster->new('offset_rows');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'eventlog'");
-$node->start;
+my $node = EventlogNode::new('offset_rows');
 $node->safe_psql('postgres', q{
-	CREATE EXTENSION eventlog;
 	SELECT eventlog.create_topic('t', 2);
 	SELECT eventlog.produce_batch('t', array(SELECT 'a' || g FROM generate_series(0, 9) g), partition => 0);
 	SELECT eventlog.produce_batch('t', array(SELECT 'b' || g FROM generate_series(0, 9) g), partition => 1);
