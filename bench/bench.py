@@ -507,9 +507,7 @@ def w_read():
                     " (SELECT %s AS k FROM generate_series(%d, %d) i) s) a,"
                     " eventlog.produce_batch('r', a.v, a.ks) p" % (val_sql("k", 110), key_sql(0, "i"), lo, hi))
         conn.commit()
-    q("DROP TABLE IF EXISTS bench.rh")
-    q("CREATE TABLE bench.rh (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, key text, value text,"
-      " headers jsonb, ts timestamptz NOT NULL DEFAULT now())")
+    reset_system("heap_pk", "rh")
     q("DROP TABLE IF EXISTS bench.rh_pos")
     q("CREATE TABLE bench.rh_pos (client int PRIMARY KEY, last_id bigint NOT NULL)")
     q("INSERT INTO bench.rh (key, value) SELECT k, %s FROM (SELECT %s AS k FROM generate_series(1, %d) i) s"
@@ -749,14 +747,10 @@ def latency_run(system, rate, rep, path):
         q("DROP TABLE IF EXISTS bench.lat_pos")
         q("CREATE TABLE bench.lat_pos (p int PRIMARY KEY, last bigint NOT NULL)")
         for i in range(LAT_PRODUCERS):
-            q("DROP TABLE IF EXISTS bench.lat_p%d" % i)
-            q("CREATE TABLE bench.lat_p%d (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, key text, value text,"
-              " headers jsonb, ts timestamptz NOT NULL DEFAULT now())" % i)
+            reset_system("heap_pk", "lat_p%d" % i)
             q("INSERT INTO bench.lat_pos VALUES (%s, 0)", (i,))
     else:
-        q("DROP TABLE IF EXISTS bench.lat")
-        q("CREATE TABLE bench.lat (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, key text, value text,"
-          " headers jsonb, ts timestamptz NOT NULL DEFAULT now())")
+        reset_system("heap_pk", "lat")
     checkpoint()
     start_at = time.monotonic() + (0.5 if SMOKE else 1.0)
     stop_at = start_at + LAT_SECONDS + (0.5 if SMOKE else 1.5)

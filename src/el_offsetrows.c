@@ -177,6 +177,16 @@ el_offsetrows_find(ElOffsetRows *rows, const char *grp, const char *topic, int32
 	return found;
 }
 
+/* Whether column attno of the row in rows->slot is the text s. */
+static bool
+el_offsetrows_text_is(ElOffsetRows *rows, AttrNumber attno, const char *s)
+{
+	bool		isnull;
+	text	   *t = DatumGetTextPP(slot_getattr(rows->slot, attno, &isnull));
+
+	return strlen(s) == VARSIZE_ANY_EXHDR(t) && memcmp(s, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)) == 0;
+}
+
 /*
  * Whether the row at tid (where this backend last saw the partition's row)
  * is the partition's current row, leaving it in rows->slot.  Rows are never
@@ -190,19 +200,14 @@ el_offsetrows_at(ElOffsetRows *rows, const char *grp, const char *topic, int32 p
 				 int64 from_seq, ItemPointer tid)
 {
 	bool		isnull;
-	text	   *t;
 
 	if (ItemPointerGetBlockNumber(tid) >= RelationGetNumberOfBlocks(rows->rel) ||
 		!table_tuple_fetch_row_version(rows->rel, tid, rows->snapshot, rows->slot))
 		return false;
-	if (DatumGetInt32(slot_getattr(rows->slot, EL_GO_PARTITION, &isnull)) != partition ||
-		DatumGetInt64(slot_getattr(rows->slot, EL_GO_SEQ, &isnull)) < from_seq)
-		return false;
-	t = DatumGetTextPP(slot_getattr(rows->slot, EL_GO_TOPIC, &isnull));
-	if (strlen(topic) != VARSIZE_ANY_EXHDR(t) || memcmp(topic, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)) != 0)
-		return false;
-	t = DatumGetTextPP(slot_getattr(rows->slot, EL_GO_GRP, &isnull));
-	return strlen(grp) == VARSIZE_ANY_EXHDR(t) && memcmp(grp, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)) == 0;
+	return DatumGetInt32(slot_getattr(rows->slot, EL_GO_PARTITION, &isnull)) == partition &&
+		DatumGetInt64(slot_getattr(rows->slot, EL_GO_SEQ, &isnull)) >= from_seq &&
+		el_offsetrows_text_is(rows, EL_GO_TOPIC, topic) &&
+		el_offsetrows_text_is(rows, EL_GO_GRP, grp);
 }
 
 static void
@@ -318,13 +323,12 @@ bool
 el_offsetrows_delete(ElOffsetRows *rows, const char *grp, const char *topic, int32 partition,
 					 int64 seq, ItemPointer tid)
 {
-	if (ItemPointerIsValid(tid))
+	if (!ItemPointerIsValid(tid))
 	{
-		CatalogTupleDelete(rows->rel, tid);
-		return true;
+		if (!el_offsetrows_find(rows, grp, topic, partition, seq, true))
+			return false;
+		tid = &rows->slot->tts_tid;
 	}
-	if (!el_offsetrows_find(rows, grp, topic, partition, seq, true))
-		return false;
-	CatalogTupleDelete(rows->rel, &rows->slot->tts_tid);
+	CatalogTupleDelete(rows->rel, tid);
 	return true;
 }

@@ -22,7 +22,7 @@
  * With the seq goes the row's tuple id, where el_offsetrows.c looks first,
  * without an index scan at all: rows are never updated in place, so a tuple
  * id names one row until VACUUM frees it, and what is found there is
- * checked (the partition's key, visibility) before it is used.
+ * checked (the partition's key, the seq, visibility) before it is used.
  */
 #include "postgres.h"
 
@@ -58,7 +58,7 @@ el_seqhint_find(const char *grp, const char *topic)
 
 /*
  * Fills from[i] with where partition parts[i]'s lookup may start (0:
- * anywhere), and tids[i] (if tids) with where its row was last seen.
+ * anywhere), and tids[i] with where its row was last seen (invalid: unknown).
  */
 void
 el_seqhint_get(const char *grp, const char *topic, const int32 *parts, int n, int64 *from,
@@ -72,14 +72,14 @@ el_seqhint_get(const char *grp, const char *topic, const int32 *parts, int n, in
 		bool		known = hint && parts[i] >= 0 && parts[i] < hint->nslots;
 
 		from[i] = known ? hint->seqs[parts[i]] : 0;
-		if (tids && known)
+		if (known)
 			tids[i] = hint->tids[parts[i]];
-		else if (tids)
+		else
 			ItemPointerSetInvalid(&tids[i]);
 	}
 }
 
-/* Remembers the seqs and tuple ids (if tids) of the rows a lookup found (where found[i]). */
+/* Remembers the seqs and tuple ids of the rows a lookup found (where found[i]). */
 void
 el_seqhint_put(const char *grp, const char *topic, const int32 *parts, int n,
 			   const bool *found, const int64 *seqs, const ItemPointerData *tids)
@@ -115,7 +115,6 @@ el_seqhint_put(const char *grp, const char *topic, const int32 *parts, int n,
 	if (maxpart >= hint->nslots)
 	{
 		int32		nslots = Max(maxpart + 1, 8);
-
 		int32		j;
 
 		if (hint->seqs == NULL)
@@ -137,9 +136,6 @@ el_seqhint_put(const char *grp, const char *topic, const int32 *parts, int n,
 		if (found[i] && parts[i] >= 0)
 		{
 			hint->seqs[parts[i]] = seqs[i];
-			if (tids)
-				hint->tids[parts[i]] = tids[i];
-			else
-				ItemPointerSetInvalid(&hint->tids[parts[i]]);
+			hint->tids[parts[i]] = tids[i];
 		}
 }

@@ -214,7 +214,6 @@ el_wal_apply(Page page, const char *delta, int len)
 void
 el_wal_start(ElWal *wal, Relation rel)
 {
-	wal->rel = rel;
 	wal->logged = RelationNeedsWAL(rel);
 	wal->npages = 0;
 	wal->pages = NULL;

@@ -115,7 +115,6 @@ extern void el_write_initial_meta(SMgrRelation srel, bool needs_wal, int32 parti
 /* WAL-logged page changes (el_wal.c): generic WAL records, or plain dirtying when not needed. */
 typedef struct ElWal
 {
-	Relation	rel;
 	bool		logged;			/* RelationNeedsWAL */
 	int			npages;
 	struct ElWalPage *pages;	/* registered pages, up to 4 */
