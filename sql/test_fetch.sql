@@ -78,3 +78,28 @@ SELECT count(*) AS found,
   FROM (SELECT o FROM generate_series(0, 4099) o ORDER BY md5(o::text)) s,
   LATERAL eventlog.fetch('skew', 0, s.o, 1) f;
 SELECT eventlog.drop_topic('skew');
+
+-- a page of many runs (one per transaction, some rolled back, values of 1- and 4-byte
+-- varlena headers): a read starting at any offset returns every later record, intact
+SELECT eventlog.create_topic('runs', 1);
+DO $$
+BEGIN
+  FOR i IN 0..59 LOOP
+    IF i = 40 THEN
+      PERFORM eventlog.produce_batch('runs', ARRAY['gone1', 'gone2']::text[]);
+      ROLLBACK;
+    END IF;
+    PERFORM eventlog.produce('runs', repeat(chr(97 + i % 26), (i * 37) % 300) || '#' || i, 'k' || i);
+    COMMIT;
+  END LOOP;
+END $$;
+SELECT count(*) AS records, min("offset") FILTER (WHERE "offset" >= 40) AS first_after_rollback
+  FROM eventlog.fetch('runs', 0, 0, 100);
+SELECT count(*) AS rows_read,
+       count(*) FILTER (WHERE convert_from(f.value, 'UTF8') =
+                              repeat(chr(97 + k % 26), (k * 37) % 300) || '#' || k
+                          AND f.key = 'k' || k) AS intact
+  FROM generate_series(0, 62) o,
+  LATERAL eventlog.fetch('runs', 0, o, 100) f,
+  LATERAL (SELECT CASE WHEN f."offset" < 40 THEN f."offset" ELSE f."offset" - 2 END::int AS k) x;
+SELECT eventlog.drop_topic('runs');

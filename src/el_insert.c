@@ -529,7 +529,9 @@ el_rewind_aborted_tail(Relation rel, int64 to_offset)
 		UnlockReleaseBuffer(metabuf);
 		return;
 	}
+	memset(&info, 0, sizeof(info));
 	info.last_block = meta->last_block;
+	info.tail_first_offset = -1;
 	blk = el_seek_block(rel, &info, to_offset);
 
 	/* Everything from to_offset on must be aborted (the tail lock is ours). */

@@ -68,6 +68,12 @@ el_notify_relcache_changed(Datum arg, Oid relid)
  * Last stable offset of a partition now, reading on from the one known, and
  * whether committed records became readable since (*readable).  Read without
  * a snapshot, after the commit counters: a commit counted is also seen.
+ *
+ * It is where the reader stopped: at a record whose transaction is still
+ * running, or past the last record it found.  Not the high watermark read
+ * afterwards: a record appended meanwhile may belong to a transaction still
+ * running, and would be announced before it is readable, and never looked at
+ * again.
  */
 static int64
 el_partition_lso(ElLog *log, int64 from, bool *readable)
@@ -84,13 +90,6 @@ el_partition_lso(ElLog *log, int64 from, bool *readable)
 		CHECK_FOR_INTERRUPTS();
 	}
 	lso = reader->position;
-	if (!reader->blocked)
-	{
-		ElMetaInfo	meta;
-
-		(void) el_log_tail(log, &meta);
-		lso = Max(lso, meta.next_offset);
-	}
 	el_log_reader_end(reader);
 	return lso;
 }

@@ -7,6 +7,12 @@
  * and let go of the buffer.  Records are immutable once appended, so the
  * copy stays right; and appends change the shared page in place (el_wal.c),
  * so a private copy is also what keeps readers clear of them.
+ *
+ * A reader that starts in the middle of a page (a consumer at the tail, the
+ * worker looking for new commits) needs neither the verdicts nor the bytes
+ * of the records before its start: only the runs from the one holding the
+ * start on are judged and copied.  At the tail of a busy partition that is
+ * a run or two instead of a page of them.
  */
 #include "postgres.h"
 
@@ -14,10 +20,16 @@
 
 #include "eventlog.h"
 
-/* Walks the runs of a locked data page, filling positions and verdicts. */
-static void
-el_view_walk(Relation rel, Buffer buffer, Page page, Snapshot snapshot, ElPageView *view)
+/*
+ * Walks the runs of a locked data page, filling positions, and verdicts from
+ * record number skip on (the runs wholly before it are not judged).  Returns
+ * where the first run judged starts (pd_lower if none).
+ */
+static uint16
+el_view_walk(Relation rel, Buffer buffer, Page page, Snapshot snapshot, ElPageView *view,
+			 int skip)
 {
+	uint16		copy_from = ((PageHeader) page)->pd_lower;
 	ElPageOpaque opaque = ElPageGetOpaque(page);
 	uint16		lower = ((PageHeader) page)->pd_lower;
 	uint16		pos = MAXALIGN(SizeOfPageHeaderData);
@@ -35,7 +47,13 @@ el_view_walk(Relation rel, Buffer buffer, Page page, Snapshot snapshot, ElPageVi
 			break;
 		runpos = pos;
 		run = (ElRunHeader *) (page + pos);
-		verdict = el_run_verdict(run, buffer, snapshot);
+		if (n + run->nrecords > skip)
+		{
+			verdict = el_run_verdict(run, buffer, snapshot);
+			copy_from = Min(copy_from, runpos);
+		}
+		else
+			verdict = EL_INVISIBLE; /* before the start: never looked at */
 		pos += sizeof(ElRunHeader);
 
 		for (i = 0; i < run->nrecords && n < EL_MAX_RECORDS_PER_PAGE; i++)
@@ -64,6 +82,7 @@ el_view_walk(Relation rel, Buffer buffer, Page page, Snapshot snapshot, ElPageVi
 						BufferGetBlockNumber(buffer), RelationGetRelationName(rel),
 						n, opaque->nrecords)));
 	view->nrecords = n;
+	return copy_from;
 }
 
 /*
@@ -75,6 +94,18 @@ bool
 el_view_load(Relation rel, BlockNumber blkno, Snapshot snapshot,
 			 ElPageView *view, BufferAccessStrategy strategy)
 {
+	return el_view_load_from(rel, blkno, snapshot, view, strategy, 0);
+}
+
+/*
+ * el_view_load for a reader starting at start_offset: the records of the
+ * block before it get no verdict and are not copied (view->start is the
+ * first record number that may be looked at).
+ */
+bool
+el_view_load_from(Relation rel, BlockNumber blkno, Snapshot snapshot,
+				  ElPageView *view, BufferAccessStrategy strategy, int64 start_offset)
+{
 	Buffer		buffer;
 	Page		page;
 	bool		isdata;
@@ -83,6 +114,7 @@ el_view_load(Relation rel, BlockNumber blkno, Snapshot snapshot,
 	view->nrecords = 0;
 	view->first_offset = 0;
 	view->sealed = false;
+	view->start = 0;
 
 	buffer = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
@@ -92,11 +124,18 @@ el_view_load(Relation rel, BlockNumber blkno, Snapshot snapshot,
 	if (isdata)
 	{
 		ElPageOpaque opaque = ElPageGetOpaque(page);
+		int64		skip = Max(start_offset - opaque->first_offset, 0);
+		uint16		from;
 
 		view->first_offset = opaque->first_offset;
 		view->sealed = (opaque->flags & EL_PAGE_SEALED) != 0;
-		el_view_walk(rel, buffer, page, snapshot, view);
-		memcpy(view->data.data, page, BLCKSZ);
+		skip = Min(skip, (int64) opaque->nrecords);
+		from = el_view_walk(rel, buffer, page, snapshot, view, (int) skip);
+		view->start = (int) skip;
+		if (skip == 0)
+			memcpy(view->data.data, page, BLCKSZ);
+		else
+			memcpy(view->data.data + from, page + from, ((PageHeader) page)->pd_lower - from);
 	}
 	UnlockReleaseBuffer(buffer);
 	return isdata;
@@ -116,6 +155,7 @@ el_view_record(ElPageView *view, int index, ElRecord *rec)
 	uint8		bits[3] = {EL_REC_HAS_KEY, EL_REC_HAS_HEADERS, EL_REC_HAS_VALUE};
 	int			i;
 
+	Assert(index >= view->start && index < view->nrecords);
 	memcpy(&len, p, sizeof(uint16));
 	memcpy(&flags, p + sizeof(uint16), sizeof(uint8));
 	memcpy(&rec->ts, p + sizeof(uint16) + sizeof(uint8), sizeof(int64));

@@ -79,7 +79,8 @@ el_starts_at_or_below(int64 first, int64 offset)
  *
  * A seek at or after where the backend's last seek or read of the relation
  * was starts by looking at that block: a consumer reading on finds its
- * block at the first look.
+ * block at the first look.  A seek into the tail page, which the metapage
+ * read has just looked at, takes no look at all.
  */
 BlockNumber
 el_seek_block(Relation rel, ElMetaInfo *meta, int64 offset)
@@ -93,6 +94,11 @@ el_seek_block(Relation rel, ElMetaInfo *meta, int64 offset)
 
 	if (hi < EL_FIRST_DATA_BLOCK)
 		return InvalidBlockNumber;
+	if (meta->tail_first_offset >= 0 && offset >= meta->tail_first_offset)
+	{
+		el_seek_remember(rel, hi, meta->tail_first_offset);
+		return hi;
+	}
 
 	while (lo < hi)
 	{
@@ -150,7 +156,7 @@ el_reader_begin(Relation rel, Snapshot snapshot, int64 start_offset)
 		return reader;
 	}
 
-	el_view_load(rel, reader->blkno, snapshot, reader->view, NULL);
+	el_view_load_from(rel, reader->blkno, snapshot, reader->view, NULL, start_offset);
 	if (start_offset > reader->view->first_offset)
 		reader->index = (int) Min(start_offset - reader->view->first_offset,
 								  (int64) reader->view->nrecords);

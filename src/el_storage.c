@@ -61,6 +61,7 @@ el_read_meta(Relation rel, ElMetaInfo *info)
 
 	memset(info, 0, sizeof(ElMetaInfo));
 	info->partition = -1;
+	info->tail_first_offset = -1;
 	if (!el_has_meta_block(rel))
 		return;
 
@@ -96,7 +97,10 @@ el_read_meta(Relation rel, ElMetaInfo *info)
 		LockBuffer(buffer, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buffer);
 		if (el_page_is_data(page))
+		{
+			info->tail_first_offset = ElPageGetOpaque(page)->first_offset;
 			info->next_offset = el_page_next_offset(page);
+		}
 		UnlockReleaseBuffer(buffer);
 	}
 	if (info->floor_offset > info->next_offset)

@@ -80,6 +80,7 @@ typedef struct ElPageView
 	BlockNumber blkno;			/* InvalidBlockNumber when nothing loaded */
 	int64		first_offset;
 	int			nrecords;
+	int			start;			/* records before it: no verdict, not copied */
 	bool		sealed;
 	uint16		recpos[EL_MAX_RECORDS_PER_PAGE];
 	uint16		runpos[EL_MAX_RECORDS_PER_PAGE];
@@ -89,6 +90,9 @@ typedef struct ElPageView
 
 extern bool el_view_load(Relation rel, BlockNumber blkno, Snapshot snapshot,
 						 ElPageView *view, BufferAccessStrategy strategy);
+extern bool el_view_load_from(Relation rel, BlockNumber blkno, Snapshot snapshot,
+							  ElPageView *view, BufferAccessStrategy strategy,
+							  int64 start_offset);
 extern void el_view_record(ElPageView *view, int index, ElRecord *rec);
 
 /* ---- Storage (el_storage.c) ---- */
@@ -104,6 +108,7 @@ typedef struct ElMetaInfo
 	int64		floor_offset;
 	int64		earliest_offset;	/* first offset stored */
 	int64		next_offset;	/* high watermark */
+	int64		tail_first_offset;	/* first offset of last_block, -1 if unknown */
 } ElMetaInfo;
 
 extern void el_read_meta(Relation rel, ElMetaInfo *info);
