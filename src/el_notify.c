@@ -270,6 +270,36 @@ el_notify_topic_guarded(ElNotifyEntry *entry, ElTopic *topic, bool recheck)
 }
 
 /*
+ * Forgets what the passes saw.  While no session listens the worker makes no
+ * pass, so the records committed meanwhile are never read; the first pass
+ * after a session listens again looks at every topic as for the first time,
+ * announcing what each holds (from the settled prefix of its partitions, not
+ * by reading what was written meanwhile).
+ */
+void
+el_notify_forget(void)
+{
+	HASH_SEQ_STATUS status;
+	ElNotifyEntry *entry;
+
+	if (el_notify_topics == NULL)
+		return;
+	hash_seq_init(&status, el_notify_topics);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (entry->lso)
+			pfree(entry->lso);
+		if (entry->stamps)
+			pfree(entry->stamps);
+		if (entry->leaves)
+			pfree(entry->leaves);
+	}
+	hash_destroy(el_notify_topics);
+	el_notify_topics = NULL;
+	el_topic_names_stale = true;
+}
+
+/*
  * One pass over the database's topics, in the worker's transaction (the
  * notifications go out when it commits).  Returns true if any was sent.
  * recheck: look at every topic, not only those with counted commits.

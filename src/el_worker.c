@@ -153,12 +153,14 @@ el_signal_worker(bool want_segments)
 
 /*
  * Wakes this database's worker: called at the commit of a transaction that
- * appended records, after they became visible.
+ * appended records, after they became visible.  Only the notifications need
+ * the worker at once, and only while a session may hear them (el_listen.c).
  */
 void
 el_worker_wake(void)
 {
-	el_signal_worker(false);
+	if (el_listeners_present(MyDatabaseId))
+		el_signal_worker(false);
 }
 
 /*
@@ -555,7 +557,7 @@ eventlog_worker_main(Datum arg)
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		present = el_extension_present();
-		if (present)
+		if (present && el_listeners_present(dboid))
 		{
 			bool		recheck = TimestampDifferenceExceeds(last_recheck, now, 1000);
 
@@ -564,6 +566,8 @@ eventlog_worker_main(Datum arg)
 			if (recheck)
 				last_recheck = now;
 		}
+		else
+			el_notify_forget(); /* nobody hears them: no passes */
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 

@@ -22,5 +22,6 @@ _PG_init(void)
 	ElOffsetScanInit();
 	ElWakeupInit();
 	ElWorkerInit();
+	ElListenInit();
 	ElKafkaInit();
 }

@@ -213,6 +213,11 @@ extern int	eventlog_launcher_naptime;
 extern void ElWorkerInit(void);
 extern bool el_worker_available(void);
 extern void el_worker_wake(void);
+
+/* ---- Listening sessions (el_listen.c) ---- */
+
+extern void ElListenInit(void);
+extern bool el_listeners_present(Oid dboid);
 extern void el_worker_want_segments(void);
 struct BackgroundWorker;
 /* el_subxact.c */
@@ -221,6 +226,7 @@ extern ErrorData *el_try(void (*fn) (void *arg), void *arg);
 extern void el_describe_worker(struct BackgroundWorker *worker, const char *function,
 							   const char *type, int restart_time);
 extern bool el_notify_pass(bool recheck);
+extern void el_notify_forget(void);
 extern bool el_mirror_pass(void);
 
 /* ---- Vacuum (el_vacuum.c) ---- */

@@ -225,6 +225,26 @@ $node->safe_psql('postgres', qq{
 	SELECT eventlog.create_topic('burst', 1);
 	SELECT eventlog.create_topic('spaced', 1);
 });
+# Nobody listens yet: the worker sends no notifications, so it takes no
+# transaction id however many records are committed (a notification needs
+# one).  Each commit here takes one, and txid_current() one more; a little
+# slack is left for the system's own (an autovacuum ANALYZE).  A worker that
+# notified would take about one per commit.
+sub xids_of_quiet_commits
+{
+	my ($topic) = @_;
+	my $x0 = $node->safe_psql('postgres', 'SELECT txid_current()');
+	for my $i (1 .. 20)
+	{
+		$node->safe_psql('postgres', qq{SELECT eventlog.produce('$topic', 'quiet$i'::text)});
+		usleep(20_000);
+	}
+	return $node->safe_psql('postgres', 'SELECT txid_current()') - $x0;
+}
+my $quiet = xids_of_quiet_commits('other_topic');
+ok($quiet >= 21 && $quiet <= 23,
+	"while no session listens, commits wake no notification pass (21 transaction ids expected, $quiet taken)");
+
 $listener->query_safe(qq{LISTEN "eventlog.orders"; LISTEN "eventlog"; LISTEN "eventlog.$edge";
 	LISTEN "eventlog.burst"; LISTEN "eventlog.spaced"; LISTEN "eventlog.fresh"});
 # Let the worker look at the new topics once (it looks at least every second).
@@ -523,6 +543,14 @@ ok(poll_until(
 
 $listener->quit;
 $producer->quit;
+
+# Once the listening sessions have exited, the passes stop again.
+ok(poll_until(q{SELECT count(*) FROM pg_stat_activity
+		   WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()}, '0', 10),
+	'the listening sessions are gone');
+$quiet = xids_of_quiet_commits('orders');
+ok($quiet >= 21 && $quiet <= 23,
+	"after the last listening session exits, commits wake no notification pass (21 expected, $quiet taken)");
 
 # DROP EXTENSION ends the worker; CREATE EXTENSION brings it back.
 $node->safe_psql('postgres', 'DROP EXTENSION eventlog CASCADE');
