@@ -64,12 +64,11 @@ else:
     LAT_SECONDS = 6
     HOLD, STEP, BASE_STEP = 300, 10, 5
     N_HELD = 2000000
-# Bytes of values per produce_batch call of the one-transaction workload.
-# The arrays are built in SQL with array_agg, whose doubling growth and final
-# copy of a 1.1 MB array land above malloc's mmap threshold: calls of 10,000
-# records page-faulted 122 k times per 1,000,000 records for the arrays alone
-# (0.5 s), where a client binding its arrays sends each one once.  Arrays of
-# 110 kB stay below the threshold (1,000 values of 110 bytes, 110 of 1 KB).
+# Bytes of values per produce_batch call of the one-transaction workload,
+# whose arrays are built in SQL with array_agg.  Arrays of 1.1 MB (10,000
+# records) land above malloc's mmap threshold: their building alone
+# page-faulted 122 k times per 1,000,000 records (0.5 s).  Arrays of 110 kB
+# stay below it (1,000 values of 110 bytes, 110 of 1 KB).
 TX_CHUNK_BYTES = 110000
 CLIENTS = 8
 TOPIC_PARTITIONS = 8
@@ -305,14 +304,15 @@ def one_transaction(system, n, size, client=0):
     t0 = time.monotonic()
     k = key_sql(client, "i")
     if system == "eventlog":
-        done = 0
+        # One statement, as on the other sides: produce_batch called once per
+        # chunk of generate_series, the chunk's arrays built by array_agg.
         chunk = max(1, TX_CHUNK_BYTES // size)
-        for lo in range(1, n + 1, chunk):
-            hi = min(lo + chunk - 1, n)
-            cur.execute("SELECT count(*) FROM (SELECT array_agg(%s) v, array_agg(k) ks FROM"
-                        " (SELECT %s AS k FROM generate_series(%d, %d) i) s) a,"
-                        " eventlog.produce_batch('t', a.v, a.ks) p" % (val_sql("k", size), k, lo, hi))
-            done += cur.fetchone()[0]
+        cur.execute("SELECT coalesce(sum(x.n), 0) FROM generate_series(0, %d) c, LATERAL"
+                    " (SELECT count(*) AS n FROM (SELECT array_agg(%s) v, array_agg(k) ks FROM"
+                    " (SELECT %s AS k FROM generate_series(c * %d + 1, least(c * %d + %d, %d)) i) s) a,"
+                    " eventlog.produce_batch('t', a.v, a.ks) p) x"
+                    % ((n - 1) // chunk, val_sql("k", size), k, chunk, chunk, chunk, n))
+        done = cur.fetchone()[0]
         check(done == n, "one transaction eventlog: produce_batch returned %d rows for %d records" % (done, n))
     elif system in ("heap", "heap_pk"):
         cur.execute("INSERT INTO bench.t (key, value) SELECT k, %s FROM"
