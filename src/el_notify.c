@@ -269,6 +269,18 @@ el_notify_topic_guarded(ElNotifyEntry *entry, ElTopic *topic, bool recheck)
 	return false;
 }
 
+/* Frees what an entry keeps outside the hash table. */
+static void
+el_notify_entry_free(ElNotifyEntry *entry)
+{
+	if (entry->lso)
+		pfree(entry->lso);
+	if (entry->stamps)
+		pfree(entry->stamps);
+	if (entry->leaves)
+		pfree(entry->leaves);
+}
+
 /*
  * Forgets what the passes saw.  While no session listens the worker makes no
  * pass, so the records committed meanwhile are never read; the first pass
@@ -286,14 +298,7 @@ el_notify_forget(void)
 		return;
 	hash_seq_init(&status, el_notify_topics);
 	while ((entry = hash_seq_search(&status)) != NULL)
-	{
-		if (entry->lso)
-			pfree(entry->lso);
-		if (entry->stamps)
-			pfree(entry->stamps);
-		if (entry->leaves)
-			pfree(entry->leaves);
-	}
+		el_notify_entry_free(entry);
 	hash_destroy(el_notify_topics);
 	el_notify_topics = NULL;
 	el_topic_names_stale = true;
@@ -393,12 +398,7 @@ el_notify_pass(bool recheck)
 	{
 		if (entry->seen)
 			continue;
-		if (entry->lso)
-			pfree(entry->lso);
-		if (entry->stamps)
-			pfree(entry->stamps);
-		if (entry->leaves)
-			pfree(entry->leaves);
+		el_notify_entry_free(entry);
 		hash_search(el_notify_topics, entry->topic, HASH_REMOVE, NULL);
 	}
 	return notified;
