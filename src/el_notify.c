@@ -283,10 +283,10 @@ el_notify_entry_free(ElNotifyEntry *entry)
 
 /*
  * Forgets what the passes saw.  While no session listens the worker makes no
- * pass, so the records committed meanwhile are never read; the first pass
+ * pass, so the records committed meanwhile are not read then; the first pass
  * after a session listens again looks at every topic as for the first time,
- * announcing what each holds (from the settled prefix of its partitions, not
- * by reading what was written meanwhile).
+ * announcing what each holds (its partitions read from the prefix last noted
+ * as settled on, as after a restart).
  */
 void
 el_notify_forget(void)
