@@ -29,9 +29,9 @@ static uint16
 el_view_walk(Relation rel, Buffer buffer, Page page, Snapshot snapshot, ElPageView *view,
 			 int skip)
 {
-	uint16		copy_from = ((PageHeader) page)->pd_lower;
 	ElPageOpaque opaque = ElPageGetOpaque(page);
 	uint16		lower = ((PageHeader) page)->pd_lower;
+	uint16		copy_from = lower;
 	uint16		pos = MAXALIGN(SizeOfPageHeaderData);
 	int			n = 0;
 

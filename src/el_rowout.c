@@ -88,9 +88,10 @@ el_out_value(Pointer p)
 }
 
 /*
- * Places a varlena at off of data as heap_fill_tuple does for a type that allows short headers: a short one
- * as it is, a small uncompressed one converted to a short header, any other
- * int-aligned.  Returns the offset after it.
+ * Places a varlena at off of data as heap_fill_tuple does for a type that
+ * allows short headers: a short one as it is, a small uncompressed one
+ * converted to a short header, any other int-aligned.  Returns the offset
+ * after it.
  */
 static Size
 el_row_varlena(char *data, Size off, Pointer p)

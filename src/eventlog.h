@@ -213,11 +213,6 @@ extern int	eventlog_launcher_naptime;
 extern void ElWorkerInit(void);
 extern bool el_worker_available(void);
 extern void el_worker_wake(void);
-
-/* ---- Listening sessions (el_listen.c) ---- */
-
-extern void ElListenInit(void);
-extern bool el_listeners_present(Oid dboid);
 extern void el_worker_want_segments(void);
 struct BackgroundWorker;
 /* el_subxact.c */
@@ -228,6 +223,11 @@ extern void el_describe_worker(struct BackgroundWorker *worker, const char *func
 extern bool el_notify_pass(bool recheck);
 extern void el_notify_forget(void);
 extern bool el_mirror_pass(void);
+
+/* ---- Listening sessions (el_listen.c) ---- */
+
+extern void ElListenInit(void);
+extern bool el_listeners_present(Oid dboid);
 
 /* ---- Vacuum (el_vacuum.c) ---- */
 
