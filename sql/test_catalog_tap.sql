@@ -7,7 +7,7 @@ CREATE EXTENSION IF NOT EXISTS eventlog;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 
 BEGIN;
-SELECT plan(61);
+SELECT plan(67);
 
 SELECT has_schema('eventlog');
 SELECT has_schema('eventlog_topics');
@@ -30,6 +30,17 @@ SELECT has_function('eventlog', 'add_partitions', ARRAY['text', 'integer']);
 SELECT has_function('eventlog', 'produce', ARRAY['text', 'bytea', 'text', 'jsonb', 'integer']);
 SELECT has_function('eventlog', 'produce', ARRAY['text', 'text', 'text', 'jsonb', 'integer']);
 SELECT has_function('eventlog', 'produce', ARRAY['text', 'jsonb', 'text', 'jsonb', 'integer']);
+-- produce returns a named row type: a row described by OUT parameters is
+-- rebuilt from pg_proc three times in every statement that calls it
+SELECT has_composite('eventlog', 'record_metadata', 'type eventlog.record_metadata');
+SELECT columns_are('eventlog', 'record_metadata', ARRAY['partition', 'offset']);
+SELECT col_type_is('eventlog', 'record_metadata', 'partition', 'integer', 'record_metadata.partition is integer');
+SELECT col_type_is('eventlog', 'record_metadata', 'offset', 'bigint', 'record_metadata.offset is bigint');
+SELECT function_returns('eventlog', 'produce', ARRAY['text', 'text', 'text', 'jsonb', 'integer'],
+                        'eventlog.record_metadata');
+SELECT is((SELECT count(*) FROM pg_proc WHERE proname = 'produce' AND pronamespace = 'eventlog'::regnamespace
+             AND prorettype = 'eventlog.record_metadata'::regtype AND proallargtypes IS NULL), 3::bigint,
+          'the three produce functions return eventlog.record_metadata and have no OUT parameters');
 SELECT has_function('eventlog', 'produce_batch', ARRAY['text', 'bytea[]', 'text[]', 'jsonb[]', 'integer']);
 SELECT has_function('eventlog', 'produce_batch', ARRAY['text', 'text[]', 'text[]', 'jsonb[]', 'integer']);
 SELECT has_function('eventlog', 'produce_batch', ARRAY['text', 'jsonb[]', 'text[]', 'jsonb[]', 'integer']);

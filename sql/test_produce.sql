@@ -45,6 +45,19 @@ SELECT eventlog.produce('prod', 'x'::text, partition => 4);
 SELECT eventlog.produce('prod', 'x'::text, partition => -1);
 SELECT eventlog.produce('bad name', 'x'::text);
 SELECT eventlog.produce('prod', 42);
+-- produce returns eventlog.record_metadata, described once per call site:
+-- many calls in one statement each get their own row
+SELECT eventlog.create_topic('prod.row');
+SELECT pg_typeof(eventlog.produce('prod.row', 'typed'::text));
+SELECT g, p.partition, p."offset"
+  FROM generate_series(1, 3) g, LATERAL eventlog.produce('prod.row', 'lateral ' || g) p ORDER BY g;
+SELECT "offset", convert_from(value, 'UTF8') AS value FROM eventlog.fetch('prod.row', 0, 0);
+-- a row type altered by hand is refused, not misread
+BEGIN;
+ALTER TYPE eventlog.record_metadata ADD ATTRIBUTE extra text;
+SELECT * FROM eventlog.produce('prod.row', 'x'::text);
+ROLLBACK;
+SELECT eventlog.drop_topic('prod.row');
 -- a read-only transaction (and so a standby) cannot produce
 BEGIN READ ONLY;
 SELECT eventlog.produce('prod', 'x'::text);

@@ -158,6 +158,37 @@ el_topic_arg(FunctionCallInfo fcinfo, const char *function)
 /* ---- produce ---- */
 
 /*
+ * The row produce() returns, described once per call site (fn_extra): a
+ * statement that produces one record should not pay the type cache every
+ * call.  Databases not yet updated to 0.5.0 still declare the row with OUT
+ * parameters; the description is then blessed as a record type.
+ */
+static TupleDesc
+el_produce_result_desc(FunctionCallInfo fcinfo)
+{
+	TupleDesc	desc = (TupleDesc) fcinfo->flinfo->fn_extra;
+	MemoryContext oldcxt;
+
+	if (desc != NULL)
+		return desc;
+
+	oldcxt = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "produce must return a composite type");
+	if (desc->natts != 2 ||
+		TupleDescAttr(desc, 0)->atttypid != INT4OID || TupleDescAttr(desc, 0)->attisdropped ||
+		TupleDescAttr(desc, 1)->atttypid != INT8OID || TupleDescAttr(desc, 1)->attisdropped)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the row type produce() returns is not (partition integer, \"offset\" bigint)")));
+	desc = BlessTupleDesc(desc);
+	MemoryContextSwitchTo(oldcxt);
+
+	fcinfo->flinfo->fn_extra = desc;
+	return desc;
+}
+
+/*
  * produce(topic, value, key, headers, partition): one record.  The partition
  * is the one given, else Kafka's murmur2 of the key, else the next one round
  * robin.  Returns (partition, offset) at once, as Kafka acknowledges.
@@ -169,7 +200,6 @@ el_produce(FunctionCallInfo fcinfo, Oid value_type)
 	ElTopic		topic;
 	ElNewRecord rec;
 	int32		partition;
-	TupleDesc	desc;
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 
@@ -200,11 +230,9 @@ el_produce(FunctionCallInfo fcinfo, Oid value_type)
 
 	el_produce_to_partition(&topic, partition, &rec, 1);
 
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "produce must return a composite type");
 	values[0] = Int32GetDatum(partition);
 	values[1] = Int64GetDatum(rec.offset);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(el_produce_result_desc(fcinfo), values, nulls)));
 }
 
 Datum

@@ -1,8 +1,9 @@
 
-# Extension upgrade: ALTER EXTENSION eventlog UPDATE from 0.1.0 to 0.4.0
+# Extension upgrade: ALTER EXTENSION eventlog UPDATE from 0.1.0 to 0.5.0
 # (through 0.2.0, which added alter_topic(), 0.3.0, which stores each
-# partition in segments: every old partition becomes its first segment, and
-# 0.4.0, whose committed offsets have no foreign key).
+# partition in segments: every old partition becomes its first segment,
+# 0.4.0, whose committed offsets have no foreign key, and 0.5.0, whose
+# produce() returns the named row type eventlog.record_metadata).
 #
 # A database that has used eventlog 0.1.0 (topics with committed, aborted,
 # batched, keyed, headed and TOASTed records, consumer groups with committed
@@ -11,7 +12,7 @@
 # partitions and lag views show the same offsets.  Afterwards the new
 # function alter_topic() works, producing continues at the next offsets, the
 # groups consume on from their committed offsets and capture still produces
-# events.  And an installation made directly at 0.4.0 has exactly the
+# events.  And an installation made directly at 0.5.0 has exactly the
 # objects of 0.1.0 plus the updates.
 
 use strict;
@@ -41,12 +42,12 @@ sub q1
 
 is( q1(q{SELECT string_agg(version, ',' ORDER BY version)
            FROM pg_available_extension_versions WHERE name = 'eventlog'}),
-	'0.1.0,0.2.0,0.3.0,0.4.0',
-	'versions 0.1.0, 0.2.0, 0.3.0 and 0.4.0 are installed');
+	'0.1.0,0.2.0,0.3.0,0.4.0,0.5.0',
+	'versions 0.1.0 to 0.5.0 are installed');
 is( q1(q{SELECT path FROM pg_extension_update_paths('eventlog')
-          WHERE source = '0.1.0' AND target = '0.4.0'}),
-	'0.1.0--0.2.0--0.3.0--0.4.0',
-	'there is an update path from 0.1.0 to 0.4.0');
+          WHERE source = '0.1.0' AND target = '0.5.0'}),
+	'0.1.0--0.2.0--0.3.0--0.4.0--0.5.0',
+	'there is an update path from 0.1.0 to 0.5.0');
 
 q1(q{CREATE EXTENSION eventlog VERSION '0.1.0'});
 is(q1(q{SELECT extversion FROM pg_extension WHERE extname = 'eventlog'}),
@@ -231,7 +232,10 @@ cmp_ok(scalar(@offs0), '<', $offs0[-1] + 1, '0.1.0: orders/0 has gaps');
 
 q1(q{ALTER EXTENSION eventlog UPDATE});
 is(q1(q{SELECT extversion FROM pg_extension WHERE extname = 'eventlog'}),
-	'0.4.0', 'ALTER EXTENSION eventlog UPDATE brings it to 0.4.0');
+	'0.5.0', 'ALTER EXTENSION eventlog UPDATE brings it to 0.5.0');
+is( q1(q{SELECT string_agg(DISTINCT pg_get_function_result(oid), ',')
+           FROM pg_proc WHERE proname = 'produce' AND pronamespace = 'eventlog'::regnamespace}),
+	'eventlog.record_metadata', 'after the update: produce() returns eventlog.record_metadata');
 is( q1(q{SELECT count(*) FROM pg_constraint
           WHERE conrelid = 'eventlog.group_offset'::regclass AND contype = 'f'}),
 	'0', 'after the update: committed offsets have no foreign key');
@@ -329,13 +333,13 @@ is( q1(q{SELECT string_agg((convert_from(value, 'UTF8')::jsonb ->> 'op') || ':'
 	'u:Bobby,c:Dee', 'after the update: the group reads the new capture events');
 
 # ---------------------------------------------------------------------------
-# A fresh 0.4.0 installation has the same objects as 0.1.0 + updates
+# A fresh 0.5.0 installation has the same objects as 0.1.0 + updates
 # ---------------------------------------------------------------------------
 
 q1(q{CREATE DATABASE fresh});
 q1(q{CREATE EXTENSION eventlog}, 'fresh');
 is(q1(q{SELECT extversion FROM pg_extension WHERE extname = 'eventlog'}, 'fresh'),
-	'0.4.0', 'CREATE EXTENSION installs 0.4.0 by default');
+	'0.5.0', 'CREATE EXTENSION installs 0.5.0 by default');
 
 my %catalog = (
 	'member objects' => q{
@@ -372,6 +376,14 @@ my %catalog = (
 		SELECT indrelid::regclass, indexrelid::regclass::text, pg_get_indexdef(indexrelid)
 		  FROM pg_index WHERE indrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'eventlog'::regnamespace)
 		 ORDER BY 1, 2},
+	'types' => q{
+		SELECT t.typname, t.typtype, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod),
+		       obj_description(t.oid, 'pg_type')
+		  FROM pg_type t
+		  JOIN pg_class c ON c.oid = t.typrelid AND c.relkind = 'c'
+		  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
+		 WHERE t.typnamespace = 'eventlog'::regnamespace
+		 ORDER BY 1, 3},
 	'views' => q{
 		SELECT viewname, definition FROM pg_views WHERE schemaname = 'eventlog' ORDER BY 1},
 	'schemas, access method, config tables' => q{
@@ -388,12 +400,12 @@ for my $what (sort keys %catalog)
 {
 	my $updated = q1($catalog{$what});
 	my $direct  = q1($catalog{$what}, 'fresh');
-	isnt($direct, '', "fresh 0.4.0: $what listed");
-	is($updated, $direct, "0.1.0 + updates and fresh 0.4.0 have the same $what");
+	isnt($direct, '', "fresh 0.5.0: $what listed");
+	is($updated, $direct, "0.1.0 + updates and fresh 0.5.0 have the same $what");
 }
 like(q1($catalog{'member objects'}, 'fresh'),
 	qr/^function eventlog\.alter_topic\(text,interval,bigint,bigint\)$/m,
-	'fresh 0.4.0 has alter_topic(text, interval, bigint, bigint)');
+	'fresh 0.5.0 has alter_topic(text, interval, bigint, bigint)');
 unlike(q1($catalog{'member objects'}), qr/eventlog_topics\./,
 	'topic relations are not members of the extension');
 
