@@ -402,6 +402,11 @@ def read_client(kind, idx, nclients, arg, batch, barrier, out):
         tally[2] += l
         return n > 0
 
+    if kind == "consume_nosync":
+        # diagnostic, not durable: the same calls without waiting for the
+        # commit's WAL flush, to show the flush's share of a call
+        cur.execute("SET synchronous_commit = off")
+        kind = "consume"
     barrier.wait()
     t0 = time.monotonic()
     if kind == "fetch":
@@ -499,9 +504,31 @@ READ_CASES = [  # (series, kind, clients, records per call, label)
     ("consume1", "consume", 1, "small", "eventlog consume"), ("consume8", "consume", 8, "small", "eventlog consume"),
     ("consume1_big", "consume", 1, "big", "eventlog consume"), ("consume8_big", "consume", 8, "big", "eventlog consume"),
     ("keyset1", "keyset", 1, "small", "heap_pk keyset"), ("keyset8", "keyset", 8, "small", "heap_pk keyset"),
+    ("consumens1", "consume_nosync", 1, "small", "consume, no flush"),
+    ("consumens8", "consume_nosync", 8, "small", "consume, no flush"),
     ("keysetd1", "keyset_durable", 1, "small", "heap_pk keyset+pos"),
     ("keysetd8", "keyset_durable", 8, "small", "heap_pk keyset+pos"),
     ("pgq1", "pgq", 1, "small", "PgQ batches"), ("pgq1_big", "pgq", 1, "big", "PgQ batches")]
+
+
+def measure_flush(seconds):
+    """Microseconds of one 8 kB write and fdatasync in the cluster's directory,
+    measured as pg_test_fsync does: the least a durable commit waits here."""
+    path = os.path.join(PGDATA or WORK, "bench_flush.tmp")
+    block = os.urandom(8192)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, block * 2048)
+        os.fsync(fd)
+        n, t = 0, time.monotonic()
+        while n == 0 or time.monotonic() - t < seconds:
+            os.pwrite(fd, block, 0)
+            os.fdatasync(fd)
+            n += 1
+        return (time.monotonic() - t) / n * 1e6
+    finally:
+        os.close(fd)
+        os.unlink(path)
 
 
 def w_read():
@@ -543,9 +570,13 @@ def w_read():
         % (val_sql("k", 110), key_sql(0, "i"), N_READ)))
 
     for rep in range(REPS):
+        us = measure_flush(0.2 if SMOKE else 2.0)
+        record("flush", "us", us)
+        log("  rep %d one 8 kB write + fdatasync: %.0f us" % (rep + 1, us))
         for wid, kind, nclients, size, label in READ_CASES:
             batch = READ_CALL if size == "small" else READ_BIG
-            arg = {"consume": "g%d_%d_%s" % (rep, nclients, size), "pgq": "%s%d" % (size, rep)}.get(kind)
+            arg = {"consume": "g%d_%d_%s" % (rep, nclients, size), "consume_nosync": "n%d_%d" % (rep, nclients),
+                   "pgq": "%s%d" % (size, rep)}.get(kind)
             checkpoint()
             secs, got, calls = run_readers(kind, nclients, arg, batch)
             record("read", wid, N_READ / secs)
@@ -1125,6 +1156,8 @@ def report(settings, machine):
         for label, n, a, b in (("eventlog `fetch`", READ_CALL, "fetch1", "fetch8"),
                                ("eventlog `consume(commit => true)`", READ_CALL, "consume1", "consume8"),
                                ("eventlog `consume(commit => true)`", READ_BIG, "consume1_big", "consume8_big"),
+                               ("eventlog `consume(commit => true)` with the consumer's `synchronous_commit = off`"
+                                " (not durable; shows what the commit's flush costs)", READ_CALL, "consumens1", "consumens8"),
                                ("heap + PK, keyset pagination", READ_CALL, "keyset1", "keyset8"),
                                ("heap + PK, keyset pagination, position committed with each call",
                                 READ_CALL, "keysetd1", "keysetd8"),
@@ -1133,6 +1166,10 @@ def report(settings, machine):
             add("| %s | %d | %s | %s |" % (label, n, cell(series("read", a), "rec/s"),
                                            cell(series("read", b), "rec/s") if b else "– (a PgQ consumer reads alone)"))
         add("")
+        if "flush" in RESULTS:
+            add("One flush, the least a durable commit waits (an 8 kB write and `fdatasync` in the data directory,"
+                " as `pg_test_fsync` measures it): %s µs." % cell(series("flush", "us"), "us"))
+            add("")
     if "seek" in RESULTS:
         add("### Seek: `fetch(topic, 0, random offset, 1)`, 1 client: ms per call")
         add("")
