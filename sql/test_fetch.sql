@@ -102,4 +102,21 @@ SELECT count(*) AS rows_read,
   FROM generate_series(0, 62) o,
   LATERAL eventlog.fetch('runs', 0, o, 100) f,
   LATERAL (SELECT CASE WHEN f."offset" < 40 THEN f."offset" ELSE f."offset" - 2 END::int AS k) x;
+
+-- result rows live in memory of the session that is emptied when no result is in use:
+-- two results read in turn in one statement, a cursor's result across other statements,
+-- a statement that fails after its fetch; and the memory returns to its first block
+SELECT count(*) AS pairs, count(*) FILTER (WHERE a.value = b.value AND a.key = b.key) AS same
+  FROM eventlog.fetch('runs', 0, 0, 100) a JOIN eventlog.fetch('runs', 0, 10, 100) b USING ("offset");
+BEGIN;
+DECLARE c CURSOR FOR SELECT "offset", key, length(value) AS len FROM eventlog.fetch('runs', 0, 0, 100);
+FETCH 2 FROM c;
+SELECT count(*), min(key) FROM eventlog.fetch('runs', 0, 30, 100);
+FETCH 2 FROM c;
+COMMIT;
+SELECT "offset", 1 / ("offset" - 5) FROM eventlog.fetch('runs', 0, 0, 100);
+SELECT count(*) FROM eventlog.fetch('runs', 0, 0, 100);
+SELECT count(*) FROM eventlog.produce_batch('runs', array(SELECT repeat('b', 300) FROM generate_series(1, 3000)));
+SELECT count(*), sum(length(value)) FROM eventlog.fetch('runs', 0, 62, 5000);
+SELECT total_bytes AS result_memory_after FROM pg_backend_memory_contexts WHERE name = 'eventlog result rows';
 SELECT eventlog.drop_topic('runs');

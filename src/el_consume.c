@@ -280,7 +280,6 @@ el_consume_partitions(ElRowOut *out, const char *grp,
 Datum
 eventlog_consume(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *grp = el_group_arg(fcinfo, 0);
 	ElTopic		topic;
 	int32		max_records;
@@ -329,8 +328,7 @@ eventlog_consume(PG_FUNCTION_ARGS)
 		el_wait_notice_given = true;
 	}
 
-	InitMaterializedSRF(fcinfo, 0);
-	el_rowout_begin(&out, rsinfo, topic.name);
+	el_rowout_begin(&out, fcinfo, topic.name);
 
 	SPI_connect();
 	for (;;)

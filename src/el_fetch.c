@@ -23,7 +23,6 @@ PG_FUNCTION_INFO_V1(eventlog_partition_state);
 Datum
 eventlog_fetch(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *name;
 	ElTopic		topic;
 	int32		partition;
@@ -67,8 +66,7 @@ eventlog_fetch(PG_FUNCTION_ARGS)
 						offset, meta.next_offset, partition, name),
 				 errhint("Fetch from an offset up to the high watermark; eventlog.partitions shows it.")));
 
-	InitMaterializedSRF(fcinfo, 0);
-	el_rowout_begin(&out, rsinfo, name);
+	el_rowout_begin(&out, fcinfo, name);
 
 	reader = el_log_reader_begin(&log, GetActiveSnapshot(), offset);
 	while (n < max_records && el_log_reader_next(reader, &rec))

@@ -11,6 +11,9 @@
  * type allows them, alignment of the others, a null bitmap only when a value
  * is null, padding zeroed), in a buffer reused from row to row, and handed
  * to the tuplestore, which copies it, as a minimal tuple.
+ *
+ * The tuplestore keeps its rows in memory of this backend that outlives the
+ * statement (see el_rows_context below), not in the query's memory.
  */
 #include "postgres.h"
 
@@ -20,7 +23,9 @@
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
 #include "eventlog.h"
@@ -54,17 +59,94 @@ el_row_shape(TupleDesc desc)
 		TupleDescAttr(desc, 6)->attalign == TYPALIGN_DOUBLE && TupleDescAttr(desc, 6)->attbyval;
 }
 
-void
-el_rowout_begin(ElRowOut *out, ReturnSetInfo *rsinfo, const char *topic)
+/*
+ * Memory for result rows.  A call that returns a thousand records of 110
+ * bytes fills a quarter of a megabyte of tuplestore.  In the query's memory,
+ * as InitMaterializedSRF() makes it, that went back to malloc at the end of
+ * every statement and from there to the kernel, and the next call faulted
+ * its pages in again: 26 page faults per call, a tenth of the time of a
+ * fetch() of 1,000 records.  The rows are kept instead in one context of
+ * the backend whose first block stays allocated.  It is emptied when no
+ * result made in it can be in use any more: each statement that makes one
+ * counts itself in and, when its query memory goes (at its end, or at an
+ * error), out again.  Results bigger than the first block get further blocks
+ * that the emptying frees.
+ */
+#define EL_ROWS_KEEP	(512 * 1024)
+
+static MemoryContext el_rows_cxt = NULL;
+static int	el_rows_live = 0;
+
+static void
+el_rows_release(void *arg)
 {
+	Assert(el_rows_live > 0);
+	if (--el_rows_live == 0)
+		MemoryContextReset(el_rows_cxt);
+}
+
+static MemoryContext
+el_rows_context(MemoryContext query_cxt)
+{
+	MemoryContextCallback *cb;
+
+	if (el_rows_cxt == NULL)
+		el_rows_cxt = AllocSetContextCreate(TopMemoryContext, "eventlog result rows",
+											EL_ROWS_KEEP, EL_ROWS_KEEP,
+											ALLOCSET_DEFAULT_MAXSIZE);
+	/* Allocated before counting in: nothing can fail in between. */
+	cb = MemoryContextAlloc(query_cxt, sizeof(MemoryContextCallback));
+	cb->func = el_rows_release;
+	cb->arg = NULL;
+	el_rows_live++;
+	MemoryContextRegisterResetCallback(query_cxt, cb);
+	return el_rows_cxt;
+}
+
+/*
+ * Sets up the materialised result of fetch() or consume(), as
+ * InitMaterializedSRF() does, with the rows in el_rows_context().
+ */
+void
+el_rowout_begin(ElRowOut *out, FunctionCallInfo fcinfo, const char *topic)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext query_cxt;
+	MemoryContext oldcxt;
+	TupleDesc	desc;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	if (!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("materialize mode required, but it is not allowed in this context")));
+
+	query_cxt = rsinfo->econtext->ecxt_per_query_memory;
+	oldcxt = MemoryContextSwitchTo(query_cxt);
+	/* The row the caller expects is the declared one; checked below. */
+	if (rsinfo->expectedDesc != NULL)
+		desc = CreateTupleDescCopy(rsinfo->expectedDesc);
+	else if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	/* The SQL declarations of fetch() and consume() give this shape. */
+	if (!el_row_shape(desc))
+		elog(ERROR, "unexpected result row type for eventlog records");
+
+	MemoryContextSwitchTo(el_rows_context(query_cxt));
+	rsinfo->setResult = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0,
+											  false, work_mem);
+	MemoryContextSwitchTo(oldcxt);
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setDesc = desc;
+
 	out->rsinfo = rsinfo;
 	out->topic = cstring_to_text(topic);
 	out->buf = NULL;
 	out->bufsize = 0;
-	/* The SQL declarations of fetch() and consume() give this shape. */
-	if (!el_row_shape(rsinfo->setDesc))
-		elog(ERROR, "unexpected result row type for eventlog records");
-	out->slot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsMinimalTuple);
+	out->slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 }
 
 void

@@ -180,7 +180,7 @@ typedef struct ElRowOut
 	Size		bufsize;
 } ElRowOut;
 
-extern void el_rowout_begin(ElRowOut *out, struct ReturnSetInfo *rsinfo, const char *topic);
+extern void el_rowout_begin(ElRowOut *out, struct FunctionCallInfoBaseData *fcinfo, const char *topic);
 extern void el_emit_record(ElRowOut *out, int32 partition, ElRecord *rec);
 extern void el_rowout_end(ElRowOut *out);
 extern int64 el_last_stable_offset(Relation rel, ElMetaInfo *meta, TransactionId *held_by);
