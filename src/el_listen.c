@@ -51,41 +51,22 @@ typedef struct ElListenShared
 
 static ElListenShared *el_listen = NULL;
 static ElListenDb *el_my_count = NULL;	/* this session's, once counted */
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 static void
-el_listen_shmem_request(void)
+el_listen_shmem_init(void *area)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(ElListenShared)));
-}
-
-static void
-el_listen_shmem_startup(void)
-{
-	bool		found;
+	ElListenShared *shared = (ElListenShared *) area;
 	int			i;
 
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	el_listen = ShmemInitStruct("eventlog listeners", sizeof(ElListenShared), &found);
-	if (!found)
+	SpinLockInit(&shared->mutex);
+	pg_atomic_init_u32(&shared->ndbs, 0);
+	pg_atomic_init_u32(&shared->overflow, 0);
+	for (i = 0; i < EL_LISTEN_DATABASES; i++)
 	{
-		SpinLockInit(&el_listen->mutex);
-		pg_atomic_init_u32(&el_listen->ndbs, 0);
-		pg_atomic_init_u32(&el_listen->overflow, 0);
-		for (i = 0; i < EL_LISTEN_DATABASES; i++)
-		{
-			el_listen->dbs[i].dboid = InvalidOid;
-			pg_atomic_init_u32(&el_listen->dbs[i].sessions, 0);
-		}
+		shared->dbs[i].dboid = InvalidOid;
+		pg_atomic_init_u32(&shared->dbs[i].sessions, 0);
 	}
-	LWLockRelease(AddinShmemInitLock);
 }
 
 /* The entry of a database, added if create; NULL if none (or no room). */
@@ -197,10 +178,8 @@ ElListenInit(void)
 {
 	if (!process_shared_preload_libraries_in_progress)
 		return;
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = el_listen_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = el_listen_shmem_startup;
+	el_shmem_register("eventlog listeners", sizeof(ElListenShared), el_listen_shmem_init,
+					  (void **) &el_listen);
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = el_listen_utility;
 }

@@ -200,6 +200,7 @@ el_produce(FunctionCallInfo fcinfo, Oid value_type)
 	ElTopic		topic;
 	ElNewRecord rec;
 	int32		partition;
+	TupleDesc	desc = el_produce_result_desc(fcinfo);
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 
@@ -232,7 +233,7 @@ el_produce(FunctionCallInfo fcinfo, Oid value_type)
 
 	values[0] = Int32GetDatum(partition);
 	values[1] = Int64GetDatum(rec.offset);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(el_produce_result_desc(fcinfo), values, nulls)));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
 
 Datum

@@ -42,8 +42,6 @@ typedef struct ElWakeupShared
 
 static ElWakeupShared *el_wakeup = NULL;
 static bool el_wakeup_requested = false;
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /* Slots this transaction appended to, published at commit. */
 static uint64 el_pending[EL_WAKEUP_SLOTS / 64];
@@ -62,31 +60,14 @@ el_slot(Oid relid)
 /* ---- Shared memory ---- */
 
 static void
-el_wakeup_shmem_request(void)
+el_wakeup_shmem_init(void *area)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(ElWakeupShared)));
-}
-
-static void
-el_wakeup_shmem_startup(void)
-{
-	bool		found;
+	ElWakeupShared *shared = (ElWakeupShared *) area;
 	int			i;
 
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	el_wakeup = ShmemInitStruct("eventlog wakeup", sizeof(ElWakeupShared), &found);
-	if (!found)
-	{
-		ConditionVariableInit(&el_wakeup->cv);
-		for (i = 0; i < EL_WAKEUP_SLOTS; i++)
-			pg_atomic_init_u64(&el_wakeup->commits[i], 0);
-	}
-	LWLockRelease(AddinShmemInitLock);
+	ConditionVariableInit(&shared->cv);
+	for (i = 0; i < EL_WAKEUP_SLOTS; i++)
+		pg_atomic_init_u64(&shared->commits[i], 0);
 }
 
 /* Sets up shared memory when loaded by shared_preload_libraries. */
@@ -96,10 +77,8 @@ ElWakeupInit(void)
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 	el_wakeup_requested = true;
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = el_wakeup_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = el_wakeup_shmem_startup;
+	el_shmem_register("eventlog wakeup", sizeof(ElWakeupShared), el_wakeup_shmem_init,
+					  (void **) &el_wakeup);
 }
 
 /* True when waiting can sleep on the condition variable. */

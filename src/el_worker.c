@@ -72,8 +72,6 @@ typedef struct ElWorkerShared
 } ElWorkerShared;
 
 static ElWorkerShared *el_workers = NULL;
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /* Settings (defined in el_guc.c) */
 int			eventlog_notify_interval = 1;
@@ -82,28 +80,12 @@ int			eventlog_launcher_naptime = 10000;
 /* ---- Shared memory ---- */
 
 static void
-el_worker_shmem_request(void)
+el_worker_shmem_init(void *area)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(ElWorkerShared)));
-}
+	ElWorkerShared *shared = (ElWorkerShared *) area;
 
-static void
-el_worker_shmem_startup(void)
-{
-	bool		found;
-
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	el_workers = ShmemInitStruct("eventlog workers", sizeof(ElWorkerShared), &found);
-	if (!found)
-	{
-		memset(el_workers, 0, sizeof(ElWorkerShared));
-		SpinLockInit(&el_workers->mutex);
-	}
-	LWLockRelease(AddinShmemInitLock);
+	memset(shared, 0, sizeof(ElWorkerShared));
+	SpinLockInit(&shared->mutex);
 }
 
 /* Entry of a database (created if new); call with the mutex held. */
@@ -672,10 +654,8 @@ ElWorkerInit(void)
 	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade)
 		return;
 
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = el_worker_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = el_worker_shmem_startup;
+	el_shmem_register("eventlog workers", sizeof(ElWorkerShared), el_worker_shmem_init,
+					  (void **) &el_workers);
 
 	el_describe_worker(&worker, "eventlog_launcher_main", "eventlog launcher", 5);
 	RegisterBackgroundWorker(&worker);

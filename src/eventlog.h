@@ -198,6 +198,11 @@ extern void ElOffsetScanInit(void);
 
 extern void el_assign_partitions(int npartitions, int nmembers, int *owners);
 
+/* ---- Shared memory of the preloaded library (el_shmem.c) ---- */
+
+typedef void (*ElShmemInitFunc) (void *area);
+extern void el_shmem_register(const char *name, Size size, ElShmemInitFunc init, void **ptr);
+
 /* ---- Waking consumers (el_wakeup.c) ---- */
 
 extern void ElWakeupInit(void);
