@@ -7,7 +7,7 @@ CREATE EXTENSION IF NOT EXISTS eventlog;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 
 BEGIN;
-SELECT plan(67);
+SELECT plan(68);
 
 SELECT has_schema('eventlog');
 SELECT has_schema('eventlog_topics');
@@ -38,9 +38,12 @@ SELECT col_type_is('eventlog', 'record_metadata', 'partition', 'integer', 'recor
 SELECT col_type_is('eventlog', 'record_metadata', 'offset', 'bigint', 'record_metadata.offset is bigint');
 SELECT function_returns('eventlog', 'produce', ARRAY['text', 'text', 'text', 'jsonb', 'integer'],
                         'eventlog.record_metadata');
-SELECT is((SELECT count(*) FROM pg_proc WHERE proname = 'produce' AND pronamespace = 'eventlog'::regnamespace
-             AND prorettype = 'eventlog.record_metadata'::regtype AND proallargtypes IS NULL), 3::bigint,
-          'the three produce functions return eventlog.record_metadata and have no OUT parameters');
+SELECT function_returns('eventlog', 'produce_batch', ARRAY['text', 'text[]', 'text[]', 'jsonb[]', 'integer'],
+                        'setof eventlog.record_metadata');
+SELECT is((SELECT count(*) FROM pg_proc WHERE proname IN ('produce', 'produce_batch')
+             AND pronamespace = 'eventlog'::regnamespace
+             AND prorettype = 'eventlog.record_metadata'::regtype AND proallargtypes IS NULL), 6::bigint,
+          'the six produce functions return eventlog.record_metadata and have no OUT parameters');
 SELECT has_function('eventlog', 'produce_batch', ARRAY['text', 'bytea[]', 'text[]', 'jsonb[]', 'integer']);
 SELECT has_function('eventlog', 'produce_batch', ARRAY['text', 'text[]', 'text[]', 'jsonb[]', 'integer']);
 SELECT has_function('eventlog', 'produce_batch', ARRAY['text', 'jsonb[]', 'text[]', 'jsonb[]', 'integer']);

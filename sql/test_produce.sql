@@ -45,8 +45,8 @@ SELECT eventlog.produce('prod', 'x'::text, partition => 4);
 SELECT eventlog.produce('prod', 'x'::text, partition => -1);
 SELECT eventlog.produce('bad name', 'x'::text);
 SELECT eventlog.produce('prod', 42);
--- produce returns eventlog.record_metadata, described once per call site:
--- many calls in one statement each get their own row
+-- produce and produce_batch return eventlog.record_metadata, described once per call
+-- site: many calls in one statement each get their own row
 SELECT eventlog.create_topic('prod.row');
 SELECT pg_typeof(eventlog.produce('prod.row', 'typed'::text));
 SELECT g, p.partition, p."offset"
@@ -55,8 +55,12 @@ SELECT "offset", convert_from(value, 'UTF8') AS value FROM eventlog.fetch('prod.
 -- a row type altered by hand is refused, not misread
 BEGIN;
 ALTER TYPE eventlog.record_metadata ADD ATTRIBUTE extra text;
+SAVEPOINT s;
 SELECT * FROM eventlog.produce('prod.row', 'x'::text);
+ROLLBACK TO SAVEPOINT s;
+SELECT * FROM eventlog.produce_batch('prod.row', ARRAY['x', 'y']);
 ROLLBACK;
+SELECT count(*) AS still_four FROM eventlog.fetch('prod.row', 0, 0);
 SELECT eventlog.drop_topic('prod.row');
 -- a read-only transaction (and so a standby) cannot produce
 BEGIN READ ONLY;

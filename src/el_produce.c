@@ -158,6 +158,23 @@ el_topic_arg(FunctionCallInfo fcinfo, const char *function)
 /* ---- produce ---- */
 
 /*
+ * Both produce functions return rows of eventlog.record_metadata (since
+ * 0.5.0; before, rows declared by OUT parameters).  A row type altered by
+ * hand is refused rather than filled in part.
+ */
+static void
+el_check_result_row(TupleDesc desc, const char *function)
+{
+	if (desc->natts != 2 ||
+		TupleDescAttr(desc, 0)->atttypid != INT4OID || TupleDescAttr(desc, 0)->attisdropped ||
+		TupleDescAttr(desc, 1)->atttypid != INT8OID || TupleDescAttr(desc, 1)->attisdropped)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the rows %s returns are not (partition integer, \"offset\" bigint)", function),
+				 errhint("The row type eventlog.record_metadata was altered; the extension's scripts define it.")));
+}
+
+/*
  * The row produce() returns, described once per call site (fn_extra): a
  * statement that produces one record should not pay the type cache every
  * call.  Databases not yet updated to 0.5.0 still declare the row with OUT
@@ -175,12 +192,7 @@ el_produce_result_desc(FunctionCallInfo fcinfo)
 	oldcxt = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "produce must return a composite type");
-	if (desc->natts != 2 ||
-		TupleDescAttr(desc, 0)->atttypid != INT4OID || TupleDescAttr(desc, 0)->attisdropped ||
-		TupleDescAttr(desc, 1)->atttypid != INT8OID || TupleDescAttr(desc, 1)->attisdropped)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("the row type produce() returns is not (partition integer, \"offset\" bigint)")));
+	el_check_result_row(desc, "eventlog.produce()");
 	desc = BlessTupleDesc(desc);
 	MemoryContextSwitchTo(oldcxt);
 
@@ -336,6 +348,7 @@ el_produce_batch(FunctionCallInfo fcinfo, Oid value_type)
 	}
 
 	InitMaterializedSRF(fcinfo, 0);
+	el_check_result_row(rsinfo->setDesc, "eventlog.produce_batch()");
 	if (nvals == 0)
 		return (Datum) 0;
 

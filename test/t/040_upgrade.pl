@@ -3,7 +3,8 @@
 # (through 0.2.0, which added alter_topic(), 0.3.0, which stores each
 # partition in segments: every old partition becomes its first segment,
 # 0.4.0, whose committed offsets have no foreign key, and 0.5.0, whose
-# produce() returns the named row type eventlog.record_metadata).
+# produce() and produce_batch() return the named row type
+# eventlog.record_metadata).
 #
 # A database that has used eventlog 0.1.0 (topics with committed, aborted,
 # batched, keyed, headed and TOASTed records, consumer groups with committed
@@ -233,9 +234,10 @@ cmp_ok(scalar(@offs0), '<', $offs0[-1] + 1, '0.1.0: orders/0 has gaps');
 q1(q{ALTER EXTENSION eventlog UPDATE});
 is(q1(q{SELECT extversion FROM pg_extension WHERE extname = 'eventlog'}),
 	'0.5.0', 'ALTER EXTENSION eventlog UPDATE brings it to 0.5.0');
-is( q1(q{SELECT string_agg(DISTINCT pg_get_function_result(oid), ',')
-           FROM pg_proc WHERE proname = 'produce' AND pronamespace = 'eventlog'::regnamespace}),
-	'eventlog.record_metadata', 'after the update: produce() returns eventlog.record_metadata');
+is( q1(q{SELECT string_agg(DISTINCT proname || ': ' || pg_get_function_result(oid), ', ')
+           FROM pg_proc WHERE proname IN ('produce', 'produce_batch') AND pronamespace = 'eventlog'::regnamespace}),
+	'produce: eventlog.record_metadata, produce_batch: SETOF eventlog.record_metadata',
+	'after the update: produce() and produce_batch() return eventlog.record_metadata');
 is( q1(q{SELECT count(*) FROM pg_constraint
           WHERE conrelid = 'eventlog.group_offset'::regclass AND contype = 'f'}),
 	'0', 'after the update: committed offsets have no foreign key');
