@@ -77,10 +77,18 @@ el_row_shape(TupleDesc desc)
 static MemoryContext el_rows_cxt = NULL;
 static int	el_rows_live = 0;
 
+/*
+ * The query memory counted in last, while it lives: a statement that calls
+ * fetch() again and again (a LATERAL join over offsets) counts in once.
+ */
+static MemoryContext el_rows_last_query = NULL;
+
 static void
 el_rows_release(void *arg)
 {
 	Assert(el_rows_live > 0);
+	if (arg == (void *) el_rows_last_query)
+		el_rows_last_query = NULL;
 	if (--el_rows_live == 0)
 		MemoryContextReset(el_rows_cxt);
 }
@@ -94,12 +102,16 @@ el_rows_context(MemoryContext query_cxt)
 		el_rows_cxt = AllocSetContextCreate(TopMemoryContext, "eventlog result rows",
 											EL_ROWS_KEEP, EL_ROWS_KEEP,
 											ALLOCSET_DEFAULT_MAXSIZE);
+	if (query_cxt == el_rows_last_query)
+		return el_rows_cxt;
+
 	/* Allocated before counting in: nothing can fail in between. */
 	cb = MemoryContextAlloc(query_cxt, sizeof(MemoryContextCallback));
 	cb->func = el_rows_release;
-	cb->arg = NULL;
+	cb->arg = (void *) query_cxt;
 	el_rows_live++;
 	MemoryContextRegisterResetCallback(query_cxt, cb);
+	el_rows_last_query = query_cxt;
 	return el_rows_cxt;
 }
 
