@@ -26,8 +26,6 @@
 #include "nodes/parsenodes.h"
 #include "port/atomics.h"
 #include "storage/ipc.h"
-#include "storage/lwlock.h"
-#include "storage/shmem.h"
 #include "storage/spin.h"
 #include "tcop/utility.h"
 
