@@ -6,7 +6,7 @@ SELECT count(*) FROM eventlog.produce_batch('grp', array(SELECT 'w' || i FROM ge
 SELECT count(*) FROM eventlog.produce_batch('grp', ARRAY['x0'], partition => 2);
 
 -- a standalone consumer (no member) reads every partition from the earliest offset,
--- sharing max_records fairly among the partitions
+-- the partitions in turn: as much of max_records from each as it has
 SELECT partition, "offset", convert_from(value, 'UTF8') AS value FROM eventlog.consume('solo', 'grp', 3);
 -- without commit the same records come again
 SELECT partition, "offset" FROM eventlog.consume('solo', 'grp', 3);
@@ -139,6 +139,47 @@ SELECT eventlog.delete_group('hint');
 SELECT string_agg(partition || ':' || "offset", ' ' ORDER BY partition, "offset")
   FROM eventlog.consume('hint', 'grp', 4, commit => true);
 SELECT eventlog.delete_group('hint');
+
+-- the partitions in turn: a call starts with the partition after the one the group
+-- committed last, and takes what it can from each, so a backlog is read one partition
+-- per call and the next call goes on with the next partition
+SELECT eventlog.create_topic('turns', 3);
+SELECT count(*) FROM generate_series(0, 2) p,
+       eventlog.produce_batch('turns', array(SELECT 'r' || i FROM generate_series(0, 4) i), partition => p);
+SELECT string_agg(partition || ':' || "offset", ' ') FROM eventlog.consume('rr', 'turns', 3, commit => true);
+-- a call without commit returns what the next call with commit will
+SELECT string_agg(partition || ':' || "offset", ' ') FROM eventlog.consume('rr', 'turns', 3);
+SELECT string_agg(partition || ':' || "offset", ' ') FROM eventlog.consume('rr', 'turns', 3);
+-- the first call with commit gave the group a position in every partition
+SELECT partition, committed_offset FROM eventlog.lag WHERE "group" = 'rr' ORDER BY partition;
+-- each call writes the positions of the partitions it read, no others
+SELECT max(seq) AS seq_before FROM eventlog.group_offset WHERE grp = 'rr' \gset
+SELECT string_agg(partition || ':' || "offset", ' ') FROM eventlog.consume('rr', 'turns', 3, commit => true);
+SELECT partition, committed_offset FROM eventlog.group_offset WHERE grp = 'rr' AND seq > :seq_before ORDER BY seq;
+SELECT string_agg(partition || ':' || "offset", ' ') FROM eventlog.consume('rr', 'turns', 3, commit => true);
+-- a call that empties a partition goes on with the next ones, wrapping around
+SELECT string_agg(partition || ':' || "offset", ' ') FROM eventlog.consume('rr', 'turns', 3, commit => true);
+SELECT max(seq) AS seq_before FROM eventlog.group_offset WHERE grp = 'rr' \gset
+SELECT string_agg(partition || ':' || "offset", ' ') FROM eventlog.consume('rr', 'turns', 3, commit => true);
+SELECT partition, committed_offset FROM eventlog.group_offset WHERE grp = 'rr' AND seq > :seq_before ORDER BY seq;
+SELECT string_agg(partition || ':' || "offset", ' ') FROM eventlog.consume('rr', 'turns', 3, commit => true);
+SELECT count(*) FROM eventlog.consume('rr', 'turns', 3, commit => true);
+-- a busy partition does not starve a quiet one: the next call starts after it
+SELECT count(*) FROM eventlog.produce_batch('turns', array(SELECT 'busy' || i FROM generate_series(1, 20) i), partition => 0);
+SELECT * FROM eventlog.produce('turns', 'quiet'::text, partition => 2);
+SELECT partition, count(*) FROM eventlog.consume('rr', 'turns', 5, commit => true) GROUP BY partition ORDER BY partition;
+SELECT partition, count(*) FROM eventlog.consume('rr', 'turns', 5, commit => true) GROUP BY partition ORDER BY partition;
+-- a commit made by hand counts as the latest too: this call starts after partition 1
+SELECT count(*) FROM generate_series(1, 2) p, eventlog.produce_batch('turns', ARRAY['a', 'b'], partition => p);
+SELECT eventlog.commit('rr', 'turns', 1, 6);
+SELECT string_agg(partition || ':' || "offset", ' ') FROM eventlog.consume('rr', 'turns', 4, commit => true);
+-- a member starts after the partition of its own that the group committed last
+SELECT partition, count(*) FROM eventlog.consume('rr2', 'turns', 4, member => 'solo', commit => true) GROUP BY partition ORDER BY partition;
+SELECT partition, count(*) FROM eventlog.consume('rr2', 'turns', 4, member => 'solo', commit => true) GROUP BY partition ORDER BY partition;
+SELECT eventlog.leave('rr2', 'solo');
+SELECT eventlog.delete_group('rr');
+SELECT eventlog.delete_group('rr2');
+SELECT eventlog.drop_topic('turns');
 
 -- offsets across dump and restore: save, then restore (nothing to move here)
 SELECT eventlog.save_offsets() >= 4 AS saved;

@@ -13,7 +13,6 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -67,207 +66,6 @@ el_topic_arg(FunctionCallInfo fcinfo, int argno, ElTopic *topic)
 }
 
 /* ---- consume ---- */
-
-/*
- * Reads up to max records of one partition from offset under a fresh
- * snapshot into the result.  Returns how many; *next is the offset after
- * the last one returned.
- */
-static int
-el_read_partition(ElRowOut *out, ElLog *log, int32 partition,
-				  int64 offset, int max, int64 *next)
-{
-	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-	ElLogReader *reader = el_log_reader_begin(log, snapshot, offset);
-	ElRecord	rec;
-	int			n = 0;
-
-	*next = offset;
-	while (n < max && el_log_reader_next(reader, &rec))
-	{
-		el_emit_record(out, partition, &rec);
-		n++;
-	}
-	/* Past the records returned and any aborted ones skipped after them. */
-	*next = Max(offset, reader->position);
-	el_log_reader_end(reader);
-	UnregisterSnapshot(snapshot);
-	return n;
-}
-
-/*
- * The position of a partition as read (committed, or the earliest retained
- * offset), after checking that it is not beyond the log.
- */
-static int64
-el_start_position(const char *grp, ElTopic *topic, int32 p, ElMetaInfo *meta,
-				  bool found, int64 committed)
-{
-	if (!found)
-		return meta->earliest_offset;
-
-	/*
-	 * A position beyond the log means the log forgot offsets it handed out
-	 * (a restore without restore_offsets()): reading on would skip the
-	 * records produced there next.
-	 */
-	if (committed > meta->next_offset)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("committed offset " INT64_FORMAT " of consumer group \"%s\" is beyond the high watermark " INT64_FORMAT " of partition %d of topic \"%s\"",
-						committed, grp, meta->next_offset, p, topic->name),
-				 errdetail("The partition lost offsets it had handed out, as happens when a database is restored from a dump."),
-				 errhint("Run SELECT * FROM eventlog.restore_offsets() once after a restore.")));
-
-	/* Below the earliest retained record: start at the earliest. */
-	return Max(committed, meta->earliest_offset);
-}
-
-/*
- * One round of reading for consume(): the partitions' positions are taken
- * (with commit, by locking their committed-offset rows, skipping those
- * another transaction holds, and checking ownership after the lock), then
- * records are read fairly: first up to an equal share of max_records from
- * each partition, then whatever budget is left, in partition order.  With
- * commit, the new positions are committed.  Returns the number of records.
- *
- * The group's catalog is read and written a statement per step for all
- * partitions together, and a partition with nothing past its position is
- * neither locked nor written: a call that finds one new record costs about
- * what a call that finds none does.
- */
-static int
-el_consume_partitions(ElRowOut *out, const char *grp,
-					  const char *member, ElTopic *topic, int32 *parts, int nparts,
-					  bool commit, int max_records)
-{
-	int			n = Max(nparts, 1);
-	int64	   *next = palloc(sizeof(int64) * n);
-	int64	   *start = palloc(sizeof(int64) * n);
-	int64	   *committed = palloc(sizeof(int64) * n);
-	int64	   *seq = palloc0(sizeof(int64) * n);
-	bool	   *found = palloc0(sizeof(bool) * n);
-	bool	   *open = palloc0(sizeof(bool) * n);
-	ElLog	   *logs = palloc0(sizeof(ElLog) * n);
-	ElMetaInfo *metas = palloc0(sizeof(ElMetaInfo) * n);
-	int			share = Max(1, max_records / n);
-	int			got = 0;
-	int			pass;
-	int			i;
-
-	for (i = 0; i < nparts; i++)
-	{
-		el_log_open(&logs[i], topic, parts[i]);
-		el_log_meta(&logs[i], &metas[i]);
-	}
-
-	/* Positions as committed; partitions with something past theirs. */
-	el_offsets_get(grp, topic->name, parts, nparts, committed, found);
-	for (i = 0; i < nparts; i++)
-	{
-		start[i] = el_start_position(grp, topic, parts[i], &metas[i], found[i], committed[i]);
-		/* A group new to the partition gets its row at the first lock. */
-		open[i] = start[i] < metas[i].next_offset || (commit && !found[i]);
-	}
-
-	if (commit)
-	{
-		int32	   *want = palloc(sizeof(int32) * n);
-		int64	   *initial = palloc(sizeof(int64) * n);
-		bool	   *locked = palloc(sizeof(bool) * n);
-		int64	   *lockedpos = palloc(sizeof(int64) * n);
-		int64	   *lockedseq = palloc(sizeof(int64) * n);
-		int32	   *owned = NULL;
-		int			nowned = 0;
-		int			nwant = 0;
-		int			j;
-
-		/* Lock first, then check ownership, then read: the fence. */
-		for (i = 0; i < nparts; i++)
-			if (open[i])
-			{
-				want[nwant] = parts[i];
-				initial[nwant] = metas[i].earliest_offset;
-				nwant++;
-			}
-		if (nwant > 0)
-			el_offsets_lock(grp, topic->name, want, nwant, initial, locked, lockedpos, lockedseq);
-		if (nwant > 0 && member)
-			nowned = el_group_member_partitions(grp, member, topic, &owned);
-		for (i = 0, j = 0; i < nparts; i++)
-		{
-			if (!open[i])
-				continue;
-			open[i] = false;
-			if (!locked[j])
-			{
-				j++;
-				continue;
-			}
-			if (member)
-			{
-				int			k;
-
-				for (k = 0; k < nowned && owned[k] != parts[i]; k++)
-					;
-				if (k == nowned)
-				{
-					j++;
-					continue;
-				}
-			}
-			start[i] = el_start_position(grp, topic, parts[i], &metas[i], true, lockedpos[j]);
-			seq[i] = lockedseq[j];
-			open[i] = true;
-			j++;
-		}
-	}
-
-	for (i = 0; i < nparts; i++)
-		next[i] = start[i];
-	for (pass = 0; pass < 2; pass++)
-	{
-		for (i = 0; i < nparts && got < max_records; i++)
-		{
-			int			want = pass == 0 ? share : max_records - got;
-			int			got_here;
-
-			if (!open[i])
-				continue;
-			want = Min(want, max_records - got);
-			got_here = el_read_partition(out, &logs[i], parts[i], next[i], want,
-										 &next[i]);
-			if (got_here < want)
-				open[i] = false;	/* nothing more there now */
-			got += got_here;
-		}
-	}
-
-	/*
-	 * The position moves past what was returned and past aborted records
-	 * skipped, so a trailing aborted record does not leave a lag behind.
-	 */
-	if (commit)
-	{
-		int32	   *moved = palloc(sizeof(int32) * n);
-		int64	   *moved_to = palloc(sizeof(int64) * n);
-		int64	   *moved_seq = palloc(sizeof(int64) * n);
-		int			nmoved = 0;
-
-		for (i = 0; i < nparts; i++)
-			if (next[i] > start[i])
-			{
-				moved[nmoved] = parts[i];
-				moved_to[nmoved] = next[i];
-				moved_seq[nmoved] = seq[i];
-				nmoved++;
-			}
-		el_offsets_set(grp, topic->name, moved, nmoved, moved_to, moved_seq);
-	}
-	for (i = 0; i < nparts; i++)
-		el_log_close(&logs[i]);
-	return got;
-}
 
 /*
  * consume(grp, topic, max_records, member, commit, wait): records of the
@@ -363,8 +161,8 @@ eventlog_consume(PG_FUNCTION_ARGS)
 		}
 		stamp = el_wakeup_stamp(leaves, nparts);
 
-		got = el_consume_partitions(&out, grp, member, &topic, parts, nparts,
-									commit, max_records);
+		got = el_consume_round(&out, grp, member, &topic, parts, nparts,
+							   commit, max_records);
 
 		if (got > 0 || IsolationUsesXactSnapshot() ||
 			!el_wakeup_wait(leaves, nparts, stamp, deadline))

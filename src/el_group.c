@@ -707,7 +707,7 @@ el_offset_get(const char *grp, const char *topic, int32 partition, int64 *offset
 {
 	bool		found;
 
-	el_offsets_get(grp, topic, &partition, 1, offset, &found);
+	el_offsets_get(grp, topic, &partition, 1, offset, &found, NULL);
 	return found;
 }
 
@@ -793,17 +793,18 @@ el_read_offsets(ElRowLock lock, const char *grp, const char *topic, const int32 
 }
 
 /*
- * Committed offsets of several partitions: found[i] is false where the
- * group never committed one.
+ * Committed offsets of several partitions, and the seqs of their rows if
+ * seqs is not NULL: found[i] is false where the group never committed one.
  */
 void
 el_offsets_get(const char *grp, const char *topic, const int32 *parts, int n,
-			   int64 *offsets, bool *found)
+			   int64 *offsets, bool *found, int64 *seqs)
 {
-	int64	   *seqs = palloc(sizeof(int64) * Max(n, 1));
+	int64	   *row_seqs = seqs ? seqs : palloc(sizeof(int64) * Max(n, 1));
 
-	el_read_offsets(EL_ROW_READ, grp, topic, parts, n, found, offsets, seqs);
-	pfree(seqs);
+	el_read_offsets(EL_ROW_READ, grp, topic, parts, n, found, offsets, row_seqs);
+	if (!seqs)
+		pfree(row_seqs);
 }
 
 /*
@@ -837,7 +838,7 @@ el_offsets_lock(const char *grp, const char *topic, const int32 *parts, int n,
 			unlocked[nunlocked++] = parts[i];
 	if (nunlocked == 0)
 		return;
-	el_offsets_get(grp, topic, unlocked, nunlocked, seen, found);
+	el_offsets_get(grp, topic, unlocked, nunlocked, seen, found, NULL);
 	for (i = 0; i < nunlocked; i++)
 		if (!found[i])			/* no row yet; a row found is another's */
 		{
@@ -867,8 +868,10 @@ el_offsets_lock(const char *grp, const char *topic, const int32 *parts, int n,
 }
 
 /*
- * el_offset_set for several partitions: one seq serves all of them (it
- * orders rows per partition).  The previous rows are locked by this
+ * el_offset_set for several partitions: each new row gets a seq of its own,
+ * in the order of parts[], so that the last one is the one the group
+ * committed last (consume's next round starts after it; el_round.c).  The
+ * previous rows are locked by this
  * transaction; they are deleted where the lock found them when that was
  * the backend's last lookup of the partition, and the new rows' places are
  * remembered for the next call.
@@ -904,9 +907,9 @@ el_offsets_set(const char *grp, const char *topic, const int32 *parts, int n,
 			ItemPointerSetInvalid(&tid);
 		(void) el_offsetrows_delete(&rows, grp, topic, parts[i], prev_seqs[i], &tid);
 	}
-	seq = el_offsetrows_next_seq();
 	for (i = 0; i < n; i++)
 	{
+		seq = el_offsetrows_next_seq();
 		el_offsetrows_insert(&rows, grp, topic, parts[i], seq, offsets[i], &tids[i]);
 		seqs[i] = seq;
 		made[i] = true;

@@ -34,12 +34,16 @@ extern void el_offset_lock(const char *grp, const char *topic, int32 partition, 
 extern void el_offset_set(const char *grp, const char *topic, int32 partition, int64 offset,
 						  int64 prev_seq);
 extern void el_offsets_get(const char *grp, const char *topic, const int32 *parts, int n,
-						   int64 *offsets, bool *found);
+						   int64 *offsets, bool *found, int64 *seqs);
 extern void el_offsets_lock(const char *grp, const char *topic, const int32 *parts, int n,
 							const int64 *initial, bool *locked, int64 *offsets, int64 *seqs);
 extern void el_offsets_set(const char *grp, const char *topic, const int32 *parts, int n,
 						   const int64 *offsets, const int64 *prev_seqs);
 extern void el_offset_reset(const char *grp, const char *topic, int32 partition, int64 offset);
+
+/* el_round.c: one round of reading for consume() */
+extern int	el_consume_round(ElRowOut *out, const char *grp, const char *member, ElTopic *topic,
+							 const int32 *parts, int nparts, bool commit, int max_records);
 
 /* el_offsetrows.c: the rows of eventlog.group_offset, without SPI */
 typedef enum ElRowLock

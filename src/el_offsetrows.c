@@ -276,7 +276,7 @@ el_offsetrows_current(ElOffsetRows *rows, const char *grp, const char *topic, in
 	return EL_ROW_NONE;			/* keep compiler quiet */
 }
 
-/* The seq of a new generation of rows (one per commit, for all its partitions). */
+/* The seq of a new row: a partition's rows are ordered by it. */
 int64
 el_offsetrows_next_seq(void)
 {

@@ -21,6 +21,23 @@
 #include "eventlog.h"
 
 /*
+ * Walking a page follows each record's length to the next record: a chain
+ * of dependent loads that, on a page not in the CPU's caches, waits for
+ * memory once per record (most of a sequential read's time in this file).
+ * Asking for all of the page's lines first lets them arrive together.
+ */
+#define EL_PREFETCH_STRIDE 64
+
+static inline void
+el_view_prefetch(const char *from, const char *to)
+{
+#if defined(__GNUC__)
+	for (; from < to; from += EL_PREFETCH_STRIDE)
+		__builtin_prefetch(from);
+#endif
+}
+
+/*
  * Walks the runs of a locked data page, filling positions, and verdicts from
  * record number skip on (the runs wholly before it are not judged).  Returns
  * where the first run judged starts (pd_lower if none).
@@ -130,6 +147,7 @@ el_view_load_from(Relation rel, BlockNumber blkno, Snapshot snapshot,
 		view->first_offset = opaque->first_offset;
 		view->sealed = (opaque->flags & EL_PAGE_SEALED) != 0;
 		skip = Min(skip, (int64) opaque->nrecords);
+		el_view_prefetch(page, page + ((PageHeader) page)->pd_lower);
 		from = el_view_walk(rel, buffer, page, snapshot, view, (int) skip);
 		view->start = (int) skip;
 		if (skip == 0)
