@@ -485,7 +485,31 @@ def read_client(kind, idx, nclients, arg, batch, barrier, out):
     out.put((t0, t1) + tuple(tally))
 
 
+def form_group(grp, nclients):
+    """The consumers join their group before the clock starts, one after the
+    other, as a service's consumers do once when they start: after the last
+    join every member owns its share of the partitions, and the measured
+    calls only read.  Returns the milliseconds the joins took (each join
+    rebalances the group), reported beside the reading rows."""
+    conn = connect()
+    cur = conn.cursor()
+    t0 = time.monotonic()
+    for idx in range(nclients):
+        cur.execute("SELECT count(*) FROM eventlog.consume(%s, 'r', 1, member => %s)", (grp, "m%d" % idx))
+    ms = (time.monotonic() - t0) * 1e3
+    cur.execute("SELECT count(*), count(DISTINCT member), min(n), max(n) FROM"
+                " (SELECT member, count(*) n FROM eventlog.group_assignment WHERE grp = %s GROUP BY member) s",
+                (grp,))
+    rows, members, lo, hi = cur.fetchone()
+    check(members == nclients and hi - lo <= 1,
+          "group %s formed unevenly: %d members own partitions, %s to %s each" % (grp, members, lo, hi))
+    conn.close()
+    return ms
+
+
 def run_readers(kind, nclients, arg, batch):
+    if kind in ("consume", "consume_nosync"):
+        record("form", "ms%d" % nclients, form_group(arg, nclients))
     barrier = mp.Barrier(nclients)
     out = mp.Queue()
     procs = [mp.Process(target=read_client, args=(kind, i, nclients, arg, batch, barrier, out))
@@ -1169,6 +1193,11 @@ def report(settings, machine):
         if "flush" in RESULTS:
             add("One flush, the least a durable commit waits (an 8 kB write and `fdatasync` in the data directory,"
                 " as `pg_test_fsync` measures it): %s µs." % cell(series("flush", "us"), "us"))
+            add("")
+        if "form" in RESULTS:
+            add("The `consume` readers join their group before the clock starts, one after the other (each join"
+                " rebalances): %s ms for 1 member, %s ms for 8." % (cell(series("form", "ms1"), "ms"),
+                                                                     cell(series("form", "ms8"), "ms")))
             add("")
     if "seek" in RESULTS:
         add("### Seek: `fetch(topic, 0, random offset, 1)`, 1 client: ms per call")

@@ -38,7 +38,6 @@ int			eventlog_session_timeout = 10000;
 typedef enum ElQuery
 {
 	Q_GROUP_ENSURE,
-	Q_GROUP_GET,
 	Q_GROUP_LOCK,
 	Q_GROUP_LOCK_WAIT,
 	Q_GROUP_BUMP,
@@ -54,7 +53,6 @@ typedef enum ElQuery
 	Q_ASSIGNMENTS,
 	Q_ASSIGN_WRITE,
 	Q_ASSIGN_TRIM,
-	Q_MINE,
 	Q_OWNER,
 	Q_OFFSETS_ENSURE,
 	Q_OFFSET_RESET,
@@ -72,9 +70,6 @@ typedef struct ElQueryDef
 static const ElQueryDef el_queries[EL_NQUERIES] = {
 	[Q_GROUP_ENSURE] = {"INSERT INTO eventlog.consumer_group (grp, owner) VALUES ($1, $2) ON CONFLICT (grp) DO NOTHING",
 	2, {TEXTOID, TEXTOID}},
-	[Q_GROUP_GET] = {"SELECT owner::text, generation, extract(epoch FROM session_timeout)::float8 "
-		"FROM eventlog.consumer_group WHERE grp = $1",
-	1, {TEXTOID}},
 	[Q_GROUP_LOCK] = {"SELECT generation FROM eventlog.consumer_group WHERE grp = $1 FOR NO KEY UPDATE SKIP LOCKED",
 	1, {TEXTOID}},
 	[Q_GROUP_LOCK_WAIT] = {"SELECT generation FROM eventlog.consumer_group WHERE grp = $1 FOR NO KEY UPDATE",
@@ -121,8 +116,6 @@ static const ElQueryDef el_queries[EL_NQUERIES] = {
 	5, {TEXTOID, TEXTOID, INT4ARRAYOID, TEXTARRAYOID, INT8OID}},
 	[Q_ASSIGN_TRIM] = {"DELETE FROM eventlog.group_assignment WHERE grp = $1 AND topic = $2 AND partition <> ALL ($3)",
 	3, {TEXTOID, TEXTOID, INT4ARRAYOID}},
-	[Q_MINE] = {"SELECT partition FROM eventlog.group_assignment WHERE grp = $1 AND topic = $2 AND member = $3 ORDER BY partition",
-	3, {TEXTOID, TEXTOID, TEXTOID}},
 	[Q_OWNER] = {"SELECT member FROM eventlog.group_assignment WHERE grp = $1 AND topic = $2 AND partition = $3",
 	3, {TEXTOID, TEXTOID, INT4OID}},
 	/*
@@ -247,20 +240,7 @@ el_group_ensure(const char *grp)
 static bool
 el_group_fetch(const char *grp, Oid *owner, int64 *generation)
 {
-	Datum		args[1];
-	bool		isnull;
-
-	args[0] = CStringGetTextDatum(grp);
-	el_run(Q_GROUP_GET, args, NULL, 1);
-	if (SPI_processed == 0)
-		return false;
-	if (owner)
-		*owner = get_role_oid(TextDatumGetCString(el_col(0, 1, &isnull)), true);
-	*generation = DatumGetInt64(el_col(0, 2, &isnull));
-	el_group_timeout = DatumGetFloat8(el_col(0, 3, &isnull));
-	if (isnull)
-		el_group_timeout = -1;
-	return true;
+	return el_grouprows_group(grp, owner, generation, &el_group_timeout);
 }
 
 /* Complains unless the group exists; returns its generation. */
@@ -530,20 +510,8 @@ int
 el_group_member_partitions(const char *grp, const char *member, ElTopic *topic,
 						   int32 **partitions)
 {
-	Datum		args[3];
-	bool		isnull;
-	int			n;
-	int			i;
-
-	args[0] = CStringGetTextDatum(grp);
-	args[1] = CStringGetTextDatum(topic->name);
-	args[2] = CStringGetTextDatum(member);
-	el_run(Q_MINE, args, NULL, 0);
-	n = (int) SPI_processed;
-	*partitions = SPI_palloc(sizeof(int32) * Max(n, 1));
-	for (i = 0; i < n; i++)
-		(*partitions)[i] = DatumGetInt32(el_col(i, 1, &isnull));
-	return n;
+	return el_grouprows_member_partitions(grp, topic->name, member, topic->npartitions,
+										  partitions);
 }
 
 /*

@@ -83,6 +83,12 @@ extern void el_offsetrows_insert(ElOffsetRows *rows, const char *grp, const char
 extern bool el_offsetrows_delete(ElOffsetRows *rows, const char *grp, const char *topic,
 								 int32 partition, int64 seq, ItemPointer tid);
 
+/* el_grouprows.c: the group's row and a member's partitions, without SPI */
+extern bool el_grouprows_group(const char *grp, Oid *owner, int64 *generation,
+							   double *timeout_secs);
+extern int	el_grouprows_member_partitions(const char *grp, const char *topic, const char *member,
+										   int npartitions, int32 **partitions);
+
 /* el_grouplock.c */
 extern void el_group_lock_offsets(const char *grp);
 extern void el_group_lock_delete(const char *grp);
