@@ -22,6 +22,17 @@ SELECT partition, "offset" FROM eventlog.consume('solo', 'grp', 100, commit => t
 ROLLBACK;
 SELECT partition, "offset", convert_from(value, 'UTF8') AS value FROM eventlog.consume('solo', 'grp', 100, commit => true);
 
+-- the catalog statements of a join run with sequential and bitmap scans off, and leave
+-- the session's settings as they were
+SET enable_seqscan = on;
+BEGIN;
+SELECT count(*) FROM eventlog.consume('settings', 'grp', 1, member => 'x');
+SELECT current_setting('enable_seqscan') AS seqscan, current_setting('enable_bitmapscan') AS bitmapscan;
+COMMIT;
+SELECT eventlog.leave('settings', 'x');
+SELECT eventlog.delete_group('settings');
+RESET enable_seqscan;
+
 -- members share the partitions, sticky and balanced
 SELECT partition, count(*) FROM eventlog.consume('team', 'grp', 100, member => 'm1') GROUP BY partition ORDER BY partition;
 SELECT member, partitions, generation, live FROM eventlog.members WHERE "group" = 'team' ORDER BY member;

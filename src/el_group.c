@@ -24,6 +24,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
@@ -147,14 +148,30 @@ static SPIPlanPtr el_plans[EL_NQUERIES];
  * Runs one of the queries above as the catalog's owner, with a fresh
  * snapshot (so that in READ COMMITTED a wait for a row lock is followed by
  * reading what the other transaction committed).  SPI must be connected.
+ *
+ * The statements are planned and run with sequential and bitmap scans off:
+ * the catalog tables are small, and a plan that scanned all their row
+ * versions would make every call slower while a long-held snapshot keeps
+ * old versions alive; index scans read the newest first.  The settings
+ * hold while the statement runs, not only when it is first planned, since
+ * a cached plan is made again after an invalidation.  (They were settings
+ * of the SQL functions before 0.6.0, which cost every call of consume() a
+ * settings level of its own, SQL or not.)  An error leaves the level to the
+ * transaction's abort, as a function's SET does.
  */
 static int
 el_run(ElQuery q, Datum *values, const char *nulls, long tcount)
 {
 	Oid			save_userid;
 	int			save_sec_context;
+	int			nest;
 	int			rc;
 
+	nest = NewGUCNestLevel();
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	if (el_plans[q] == NULL)
 	{
 		/*
@@ -177,6 +194,7 @@ el_run(ElQuery q, Datum *values, const char *nulls, long tcount)
 	SetUserIdAndSecContext(el_catalog_owner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	rc = SPI_execute_plan(el_plans[q], values, nulls, false, tcount);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
+	AtEOXact_GUC(true, nest);
 	if (rc < 0)
 		elog(ERROR, "eventlog group query %d failed: %s", (int) q, SPI_result_code_string(rc));
 	return rc;
