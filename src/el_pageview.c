@@ -21,23 +21,6 @@
 #include "eventlog.h"
 
 /*
- * Walking a page follows each record's length to the next record: a chain
- * of dependent loads that, on a page not in the CPU's caches, waits for
- * memory once per record (most of a sequential read's time in this file).
- * Asking for all of the page's lines first lets them arrive together.
- */
-#define EL_PREFETCH_STRIDE 64
-
-static inline void
-el_view_prefetch(const char *from, const char *to)
-{
-#if defined(__GNUC__)
-	for (; from < to; from += EL_PREFETCH_STRIDE)
-		__builtin_prefetch(from);
-#endif
-}
-
-/*
  * Walks the runs of a locked data page, filling positions, and verdicts from
  * record number skip on (the runs wholly before it are not judged).  Returns
  * where the first run judged starts (pd_lower if none).
@@ -123,17 +106,24 @@ bool
 el_view_load_from(Relation rel, BlockNumber blkno, Snapshot snapshot,
 				  ElPageView *view, BufferAccessStrategy strategy, int64 start_offset)
 {
-	Buffer		buffer;
+	return el_view_load_pinned(rel, ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy),
+							   snapshot, view, start_offset);
+}
+
+/* el_view_load_from for a buffer the caller pinned; the pin is released. */
+bool
+el_view_load_pinned(Relation rel, Buffer buffer, Snapshot snapshot, ElPageView *view,
+					int64 start_offset)
+{
 	Page		page;
 	bool		isdata;
 
-	view->blkno = blkno;
+	view->blkno = BufferGetBlockNumber(buffer);
 	view->nrecords = 0;
 	view->first_offset = 0;
 	view->sealed = false;
 	view->start = 0;
 
-	buffer = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(buffer);
 
@@ -147,7 +137,6 @@ el_view_load_from(Relation rel, BlockNumber blkno, Snapshot snapshot,
 		view->first_offset = opaque->first_offset;
 		view->sealed = (opaque->flags & EL_PAGE_SEALED) != 0;
 		skip = Min(skip, (int64) opaque->nrecords);
-		el_view_prefetch(page, page + ((PageHeader) page)->pd_lower);
 		from = el_view_walk(rel, buffer, page, snapshot, view, (int) skip);
 		view->start = (int) skip;
 		if (skip == 0)

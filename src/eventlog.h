@@ -93,6 +93,8 @@ extern bool el_view_load(Relation rel, BlockNumber blkno, Snapshot snapshot,
 extern bool el_view_load_from(Relation rel, BlockNumber blkno, Snapshot snapshot,
 							  ElPageView *view, BufferAccessStrategy strategy,
 							  int64 start_offset);
+extern bool el_view_load_pinned(Relation rel, Buffer buffer, Snapshot snapshot, ElPageView *view,
+								int64 start_offset);
 extern void el_view_record(ElPageView *view, int index, ElRecord *rec);
 
 /* ---- Storage (el_storage.c) ---- */
@@ -156,6 +158,8 @@ typedef struct ElReader
 	int64		blocked_offset;
 	TransactionId blocked_xid;
 	ElPageView *view;
+	Buffer		ahead;			/* the next block, pinned, or InvalidBuffer */
+	const char *ahead_next;		/* its next line not yet asked for */
 } ElReader;
 
 extern ElReader *el_reader_begin(Relation rel, Snapshot snapshot, int64 start_offset);
