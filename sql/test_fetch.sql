@@ -120,3 +120,26 @@ SELECT count(*) FROM eventlog.produce_batch('runs', array(SELECT repeat('b', 300
 SELECT count(*), sum(length(value)) FROM eventlog.fetch('runs', 0, 62, 5000);
 SELECT total_bytes AS result_memory_after FROM pg_backend_memory_contexts WHERE name = 'eventlog result rows';
 SELECT eventlog.drop_topic('runs');
+
+-- a read that ends on its first page touches no other block; one that goes on to the
+-- next page reads it and pins the one after it, whose lines it asks for while it returns
+-- the records of the page before (read-ahead): two blocks more
+SELECT eventlog.create_topic('ahead', 1);
+SELECT count(*) FROM eventlog.produce_batch('ahead', array(SELECT repeat('x', 100) || i FROM generate_series(1, 2000) i));
+SET stats_fetch_consistency = none;
+CREATE FUNCTION pg_temp.ahead_blocks() RETURNS bigint LANGUAGE sql AS $$
+  SELECT sum(heap_blks_hit + heap_blks_read) FROM pg_statio_all_tables
+   WHERE schemaname = 'eventlog_topics' AND relname LIKE 'ahead$%';
+$$;
+SELECT max("offset") AS last_of_page FROM eventlog_topics.ahead WHERE (ctid::text::point)[0] = 10 \gset
+SELECT pg_stat_force_next_flush();
+SELECT pg_temp.ahead_blocks() AS before \gset
+SELECT count(*) FROM eventlog.fetch('ahead', 0, :last_of_page, 1);
+SELECT pg_stat_force_next_flush();
+SELECT pg_temp.ahead_blocks() - :before AS one_page \gset
+SELECT pg_temp.ahead_blocks() AS before \gset
+SELECT count(*) FROM eventlog.fetch('ahead', 0, :last_of_page, 2);
+SELECT pg_stat_force_next_flush();
+SELECT pg_temp.ahead_blocks() - :before - :one_page AS more_blocks_for_two_pages;
+RESET stats_fetch_consistency;
+SELECT eventlog.drop_topic('ahead');

@@ -145,6 +145,11 @@ el_seek_block(Relation rel, ElMetaInfo *meta, int64 offset)
  * page's lines, which are then in cache when it gets there.  The pin is
  * only a pin: the next page is locked, judged and copied as any other when
  * the reader moves to it.
+ *
+ * Only a reader that went on to a second page does so: most reads that
+ * start on a page end there (a fetch of one record, a consumer at the
+ * tail), and pinning the next block would read it from disk for nothing
+ * when it is not in shared buffers.
  */
 #define EL_AHEAD_LINE		64
 #define EL_AHEAD_LINES_PER_RECORD	4
@@ -199,7 +204,6 @@ el_reader_begin(Relation rel, Snapshot snapshot, int64 start_offset)
 	}
 
 	el_view_load_from(rel, reader->blkno, snapshot, reader->view, NULL, start_offset);
-	el_reader_ahead(reader);
 	if (start_offset > reader->view->first_offset)
 		reader->index = (int) Min(start_offset - reader->view->first_offset,
 								  (int64) reader->view->nrecords);
