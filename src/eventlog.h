@@ -172,14 +172,12 @@ extern TimestampTz el_max_ts(Relation rel, ElMetaInfo *meta);
 /* ---- Reading functions (el_fetch.c, el_rowout.c) ---- */
 
 struct ReturnSetInfo;
-struct TupleTableSlot;
 
 /* Result rows of fetch() and consume() (el_rowout.c) */
 typedef struct ElRowOut
 {
 	struct ReturnSetInfo *rsinfo;
 	text	   *topic;
-	struct TupleTableSlot *slot;	/* a minimal-tuple slot of the result's type */
 	char	   *buf;			/* where a row is laid out */
 	Size		bufsize;
 } ElRowOut;
