@@ -409,7 +409,7 @@ def read_client(kind, idx, nclients, arg, batch, barrier, out):
         kind = "consume"
     # One call before the clock starts: a service's sessions are long-lived,
     # so the measured calls find the session's caches (relations, catalog
-    # rows) warm, as they would.  consume's commits its record, which counts
+    # rows) warm, as they would.  consume's call commits its record, which counts
     # with the others; the other readers' reads write nothing.  PgQ's
     # consumer is not warmed: its calls move its batch.
     lo = idx * N_READ // nclients
@@ -523,7 +523,7 @@ def form_group(grp, nclients):
     cur.execute("SELECT count(*), count(DISTINCT member), min(n), max(n) FROM"
                 " (SELECT member, count(*) n FROM eventlog.group_assignment WHERE grp = %s GROUP BY member) s",
                 (grp,))
-    rows, members, lo, hi = cur.fetchone()
+    _, members, lo, hi = cur.fetchone()
     check(members == nclients and hi - lo <= 1,
           "group %s formed unevenly: %d members own partitions, %s to %s each" % (grp, members, lo, hi))
     conn.close()

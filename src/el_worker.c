@@ -131,16 +131,41 @@ el_signal_worker(bool want_segments)
 		SetLatch(latch);
 }
 
+/* This backend's database's entry, once there is one (entries never move). */
+static ElDbEntry *el_my_entry = NULL;
+
 /*
  * Wakes this database's worker: called at the commit of a transaction that
  * appended records, after they became visible.  Only the notifications need
  * the worker at once, and only while a session may hear them (el_listen.c).
+ *
+ * Every producer's commit comes here while a session listens, so it takes
+ * no lock: the entry is found once, and its latch is read as PostgreSQL
+ * reads the WAL writer's (XLogSetAsyncXactLSN).  A spinlock taken by every
+ * commit is a point where the other producers spin, and sleep, while the
+ * one holding it is preempted, which on a machine with fewer cores than
+ * producers happens.  A latch read just as the worker exits sets a latch
+ * nobody waits on, or one its next owner finds set: a spurious wakeup,
+ * which latch users expect.
  */
 void
 el_worker_wake(void)
 {
-	if (el_listeners_present(MyDatabaseId))
-		el_signal_worker(false);
+	Latch	   *latch;
+
+	if (el_workers == NULL || !el_listeners_present(MyDatabaseId))
+		return;
+	if (el_my_entry == NULL)
+	{
+		SpinLockAcquire(&el_workers->mutex);
+		el_my_entry = el_db_entry(MyDatabaseId, false);
+		SpinLockRelease(&el_workers->mutex);
+		if (el_my_entry == NULL)
+			return;
+	}
+	latch = ((volatile ElDbEntry *) el_my_entry)->latch;
+	if (latch)
+		SetLatch(latch);
 }
 
 /*
