@@ -41,7 +41,6 @@ typedef struct ElRoundPart
 	int64		start;			/* position read from */
 	int64		next;			/* position after what was read */
 	bool		locked;			/* its offset row is locked (commit only) */
-	bool		readable;		/* may be read in this round */
 } ElRoundPart;
 
 /*
@@ -188,7 +187,6 @@ el_consume_round(ElRowOut *out, const char *grp, const char *member, ElTopic *to
 				 const int32 *parts, int nparts, bool commit, int max_records)
 {
 	ElRoundPart *rp = palloc0(sizeof(ElRoundPart) * Max(nparts, 1));
-	int32	   *ids = palloc(sizeof(int32) * Max(nparts, 1));
 	int64	   *committed = palloc(sizeof(int64) * Max(nparts, 1));
 	int64	   *seqs = palloc(sizeof(int64) * Max(nparts, 1));
 	bool	   *found = palloc(sizeof(bool) * Max(nparts, 1));
@@ -240,6 +238,7 @@ el_consume_round(ElRowOut *out, const char *grp, const char *member, ElTopic *to
 	/* The new positions, in the order read: the last one read is the latest. */
 	if (commit)
 	{
+		int32	   *ids = palloc(sizeof(int32) * Max(nparts, 1));
 		int64	   *to = palloc(sizeof(int64) * Max(nparts, 1));
 		int64	   *prev = palloc(sizeof(int64) * Max(nparts, 1));
 		int			nmoved = 0;
