@@ -71,6 +71,7 @@ typedef struct ElOffsetRows
 	LOCKMODE	lockmode;
 } ElOffsetRows;
 
+extern Oid	el_catalog_relid(const char *name);
 extern void el_offsetrows_open(ElOffsetRows *rows, bool write);
 extern void el_offsetrows_refresh(ElOffsetRows *rows);
 extern void el_offsetrows_close(ElOffsetRows *rows);

@@ -19,14 +19,12 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/fmgroids.h"
-#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -68,7 +66,7 @@ typedef struct ElGroupRows
 static void
 el_grouprows_begin(ElGroupRows *rows, const char *name, int natts, const char **keys, int nkeys)
 {
-	Oid			relid = get_relname_relid(name, get_namespace_oid("eventlog", false));
+	Oid			relid = el_catalog_relid(name);
 	Oid			indexid;
 	ScanKeyData scankeys[2];
 	int			i;

@@ -55,8 +55,9 @@ enum
 	EL_GO_NATTS = EL_GO_AT
 };
 
-static Oid
-el_offsetrows_relid(const char *name)
+/* A relation of schema eventlog by name (InvalidOid if there is none). */
+Oid
+el_catalog_relid(const char *name)
 {
 	return get_relname_relid(name, get_namespace_oid("eventlog", false));
 }
@@ -69,7 +70,7 @@ el_offsetrows_relid(const char *name)
 void
 el_offsetrows_open(ElOffsetRows *rows, bool write)
 {
-	Oid			relid = el_offsetrows_relid("group_offset");
+	Oid			relid = el_catalog_relid("group_offset");
 	Oid			indexid;
 
 	if (!OidIsValid(relid))
@@ -280,7 +281,7 @@ el_offsetrows_current(ElOffsetRows *rows, const char *grp, const char *topic, in
 int64
 el_offsetrows_next_seq(void)
 {
-	Oid			seqid = el_offsetrows_relid("group_offset_seq");
+	Oid			seqid = el_catalog_relid("group_offset_seq");
 
 	if (!OidIsValid(seqid))
 		elog(ERROR, "sequence eventlog.group_offset_seq does not exist");
