@@ -5,7 +5,9 @@ EXTENSION    = eventlog
 EXTVERSION   = $(shell grep -m1 '"version"' META.json | sed -e 's/[^0-9.]//g')
 
 MODULE_big   = eventlog
-OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+# src/ has one folder per subsystem (doc/architecture.md); the module entry
+# point and the settings sit at its top.
+OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))
 # The first version's full script and the upgrade scripts since.
 DATA         = sql/eventlog--0.1.0.sql $(wildcard sql/eventlog--*--*.sql)
 PGFILEDESC   = "eventlog - Kafka's event log inside PostgreSQL"
@@ -31,7 +33,7 @@ PGXS        := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # Every object is rebuilt when a header changes (PGXS tracks no dependencies).
-$(OBJS): $(wildcard src/*.h)
+$(OBJS): $(wildcard src/*.h src/*/*.h)
 
 # Refuse to build when the control file and META.json disagree on the version.
 all: check-version

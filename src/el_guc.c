@@ -1,6 +1,7 @@
 /*
  * el_guc.c
- *		Settings of eventlog (eventlog.*).
+ *		Settings of eventlog (eventlog.*): all are registered here, at the
+ *		top; each variable lives in the part that reads it.
  */
 #include "postgres.h"
 
@@ -8,26 +9,12 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
-#include "el_group.h"
-#include "el_kafka.h"
-
-/* Largest record (key + value + headers) accepted, as Kafka's message.max.bytes. */
-int			eventlog_max_record_bytes = 1024 * 1024;
-
-/* The Kafka protocol listener (el_kafka_worker.c). */
-int			eventlog_kafka_port = 0;
-char	   *eventlog_kafka_listen_addresses = NULL;
-char	   *eventlog_kafka_database = NULL;
-char	   *eventlog_kafka_role = NULL;
-char	   *eventlog_kafka_advertised_host = NULL;
-int			eventlog_kafka_advertised_port = 0;
-int			eventlog_kafka_max_request_bytes = 100 * 1024 * 1024;
-
-/* Whether the planner may use offset range scans (el_offsetscan.c). */
-bool		eventlog_enable_offsetscan = true;
-
-/* Offsets per segment of new topics. */
-int			eventlog_segment_records = 1000000;
+#include "el_guc.h"
+#include "groups/groups.h"
+#include "kafka/kafka.h"
+#include "log/log.h"
+#include "storage/storage.h"
+#include "worker/worker.h"
 
 void
 ElGucInit(void)

@@ -6,8 +6,11 @@
 
 #include "fmgr.h"
 
-#include "eventlog.h"
-#include "el_kafka.h"
+#include "el_guc.h"
+#include "kafka/kafka.h"
+#include "log/log.h"
+#include "storage/storage.h"
+#include "worker/worker.h"
 
 PG_MODULE_MAGIC;
 
