@@ -42,10 +42,15 @@ check-version:
 	@grep -q "default_version = '$(EXTVERSION)'" eventlog.control || \
 	  { echo "eventlog.control default_version differs from META.json ($(EXTVERSION))"; exit 1; }
 
-# The whole suite against throwaway servers: pg_regress (which starts its own
-# instance with test/eventlog.conf) and the Perl TAP tests (one cluster each).
-.PHONY: test tap
-test: installcheck tap
+# The whole suite: the layering check, then against throwaway servers
+# pg_regress (which starts its own instance with test/eventlog.conf) and the
+# Perl TAP tests (one cluster each).
+.PHONY: test tap check-layers
+test: check-layers installcheck tap
+# Calls between src/'s folders run one way, and no files call each other in
+# a circle (doc/architecture.md, "The map").
+check-layers: all
+	python3 $(srcdir)/test/layers.py $(srcdir)/src
 tap:
 	$(prove_installcheck)
 
