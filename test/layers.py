@@ -14,11 +14,14 @@ import subprocess
 import sys
 
 LAYERS = ['util', 'storage', 'log', 'groups', 'capture', 'mirror', 'worker', 'kafka', '']
+# compat/ adapts the storage layer's callbacks to each PostgreSQL major: it
+# ranks with storage.
+SAME_AS = {'compat': 'storage'}
 
 
 def folder(obj, src):
-    rel = os.path.relpath(obj, src)
-    return os.path.dirname(rel)
+    rel = os.path.dirname(os.path.relpath(obj, src))
+    return SAME_AS.get(rel, rel)
 
 
 def main():

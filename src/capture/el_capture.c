@@ -33,6 +33,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/json.h"
@@ -42,6 +43,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "compat/compat.h"
 #include "capture/capture.h"
 #include "log/log.h"
 #include "storage/storage.h"
@@ -222,7 +224,7 @@ eventlog_capture_trigger(PG_FUNCTION_ARGS)
 static List *
 el_primary_key(Relation rel)
 {
-	Oid			pk = RelationGetPrimaryKeyIndex(rel);
+	Oid			pk = el_primary_key_index(rel);
 	List	   *columns = NIL;
 	HeapTuple	tup;
 	Form_pg_index index;

@@ -27,6 +27,7 @@
 #include "miscadmin.h"
 #include "storage/lock.h"
 
+#include "compat/compat.h"
 #include "groups/el_group.h"
 
 /* Last field of the tag: "EL". */
@@ -67,6 +68,6 @@ el_group_check_offsets_locked(const char *grp)
 	LOCKTAG		tag;
 
 	el_group_locktag(&tag, grp);
-	if (!LockHeldByMe(&tag, ShareLock) && !LockHeldByMe(&tag, ExclusiveLock))
+	if (!el_lock_held_by_me(&tag, ShareLock) && !el_lock_held_by_me(&tag, ExclusiveLock))
 		elog(ERROR, "committed offsets of consumer group \"%s\" written without the group's lock", grp);
 }

@@ -29,6 +29,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "compat/compat.h"
 #include "groups/el_group.h"
 
 /* Columns of eventlog.consumer_group and of eventlog.group_assignment. */
@@ -77,7 +78,7 @@ el_grouprows_begin(ElGroupRows *rows, const char *name, int natts, const char **
 	rows->rel = table_open(relid, AccessShareLock);
 	if (RelationGetDescr(rows->rel)->natts != natts)
 		elog(ERROR, "table eventlog.%s does not have %d columns", name, natts);
-	indexid = RelationGetPrimaryKeyIndex(rows->rel);
+	indexid = el_primary_key_index(rows->rel);
 	if (!OidIsValid(indexid))
 		elog(ERROR, "table eventlog.%s has no primary key", name);
 	rows->index = index_open(indexid, AccessShareLock);
@@ -94,7 +95,7 @@ el_grouprows_begin(ElGroupRows *rows, const char *name, int natts, const char **
 	CommandCounterIncrement();
 	rows->snapshot = RegisterSnapshot(GetTransactionSnapshot());
 	rows->slot = table_slot_create(rows->rel, NULL);
-	rows->scan = index_beginscan(rows->rel, rows->index, rows->snapshot, nkeys, 0);
+	rows->scan = el_index_beginscan(rows->rel, rows->index, rows->snapshot, nkeys, 0);
 	index_rescan(rows->scan, scankeys, nkeys, NULL, 0);
 }
 

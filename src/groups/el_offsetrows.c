@@ -41,6 +41,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "compat/compat.h"
 #include "groups/el_group.h"
 
 /* Columns of eventlog.group_offset. */
@@ -77,7 +78,7 @@ el_offsetrows_open(ElOffsetRows *rows, bool write)
 		elog(ERROR, "table eventlog.group_offset does not exist");
 	rows->lockmode = write ? RowExclusiveLock : AccessShareLock;
 	rows->rel = table_open(relid, rows->lockmode);
-	indexid = RelationGetPrimaryKeyIndex(rows->rel);
+	indexid = el_primary_key_index(rows->rel);
 	if (!OidIsValid(indexid))
 		elog(ERROR, "table eventlog.group_offset has no primary key");
 	rows->index = index_open(indexid, rows->lockmode);
@@ -171,7 +172,7 @@ el_offsetrows_find(ElOffsetRows *rows, const char *grp, const char *topic, int32
 		el_offsetrows_key(rows, &keys[3], EL_GO_SEQ, BTGreaterEqualStrategyNumber, F_INT8GE,
 						  Int64GetDatum(from_seq));
 
-	scan = index_beginscan(rows->rel, rows->index, rows->snapshot, 4, 0);
+	scan = el_index_beginscan(rows->rel, rows->index, rows->snapshot, 4, 0);
 	index_rescan(scan, keys, 4, NULL, 0);
 	found = index_getnext_slot(scan, BackwardScanDirection, rows->slot);
 	index_endscan(scan);

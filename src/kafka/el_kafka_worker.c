@@ -43,6 +43,7 @@
 #include "utils/snapmgr.h"
 #include "utils/varlena.h"
 
+#include "compat/compat.h"
 #include "kafka/el_kafka.h"
 #include "util/util.h"
 
@@ -631,7 +632,7 @@ eventlog_kafka_main(Datum arg)
 		int64		now;
 
 		MemoryContextReset(loopcxt);
-		set = CreateWaitEventSet(loopcxt, EK_MAX_CONNS + EK_MAX_LISTEN + 2);
+		set = el_create_wait_event_set(loopcxt, EK_MAX_CONNS + EK_MAX_LISTEN + 2);
 		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 		for (i = 0; i < ek_nlisten; i++)

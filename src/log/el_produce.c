@@ -26,6 +26,7 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "compat/compat.h"
 #include "log/log_internal.h"
 #include "storage/storage.h"
 
@@ -123,7 +124,7 @@ el_insert_index_entries(Relation rel, int32 partition, ElNewRecord *recs, ItemPo
 		rec.value = (Pointer) recs[i].value;
 		rec.headers = (Pointer) recs[i].headers;
 		el_store_record(slot, rel, partition, &rec);
-		ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
+		el_insert_index_tuples(rri, slot, estate);
 		ResetPerTupleExprContext(estate);
 	}
 

@@ -25,6 +25,7 @@
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 
+#include "compat/compat.h"
 #include "log/log_internal.h"
 #include "storage/storage.h"
 
@@ -108,7 +109,7 @@ eventlog_restore_offsets(PG_FUNCTION_ARGS)
 
 		if (!el_topic_lookup(lfirst(lc), true, &topic))
 			continue;
-		if (!pg_class_ownercheck(topic.parent, GetUserId()))
+		if (!el_rel_ownercheck(topic.parent, GetUserId()))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("must be owner of topic \"%s\"", topic.name),

@@ -23,6 +23,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -37,6 +38,7 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "compat/compat.h"
 #include "log/log_internal.h"
 #include "storage/storage.h"
 #include "util/util.h"
@@ -366,7 +368,7 @@ eventlog_enforce_retention(PG_FUNCTION_ARGS)
 
 		if (!el_topic_lookup(ret->topic, true, &topic))
 			continue;
-		if (!pg_class_ownercheck(topic.parent, GetUserId()))
+		if (!el_rel_ownercheck(topic.parent, GetUserId()))
 		{
 			if (only)
 				ereport(ERROR,

@@ -29,6 +29,7 @@
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
 
+#include "compat/compat.h"
 #include "log/log_internal.h"
 #include "util/util.h"
 
@@ -54,7 +55,7 @@ el_holds_lock_on(Oid relid)
 
 	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
 	for (mode = AccessShareLock; mode <= AccessExclusiveLock; mode++)
-		if (LockHeldByMe(&tag, mode))
+		if (el_lock_held_by_me(&tag, mode))
 			return true;
 	return false;
 }

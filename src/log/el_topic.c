@@ -32,6 +32,7 @@
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 
+#include "compat/compat.h"
 #include "log/log_internal.h"
 
 /* Offsets per segment of new topics. */
@@ -549,7 +550,7 @@ el_create_topic(const char *topic, int32 npartitions, Datum retention, bool rete
 	el_check_topic_name(topic);
 	el_check_partition_count(npartitions);
 
-	if (pg_namespace_aclcheck(el_topic_namespace(), GetUserId(), ACL_CREATE) != ACLCHECK_OK)
+	if (el_namespace_aclcheck(el_topic_namespace(), GetUserId(), ACL_CREATE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to create topic \"%s\"", topic),
@@ -592,7 +593,7 @@ el_create_topic(const char *topic, int32 npartitions, Datum retention, bool rete
 static void
 el_check_owner(ElTopic *topic)
 {
-	if (!pg_class_ownercheck(topic->parent, GetUserId()))
+	if (!el_rel_ownercheck(topic->parent, GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of topic \"%s\"", topic->name)));

@@ -15,6 +15,7 @@
 #include "storage/bufmgr.h"
 #include "utils/snapmgr.h"
 
+#include "compat/compat.h"
 #include "storage/storage_internal.h"
 
 /*
@@ -26,7 +27,7 @@
  */
 typedef struct ElSeekHint
 {
-	RelFileNode node;
+	RelFileLocator locator;
 	BlockNumber blkno;
 	int64		first;			/* first offset of blkno, -1 if unknown */
 } ElSeekHint;
@@ -41,7 +42,8 @@ static ElSeekHint el_seek_hints[EL_SEEK_HINTS];
 static ElSeekHint *
 el_seek_hint(Relation rel)
 {
-	return &el_seek_hints[(rel->rd_node.relNode ^ rel->rd_node.dbNode) % EL_SEEK_HINTS];
+	return &el_seek_hints[(EL_LOCATOR_NUMBER(EL_REL_LOCATOR(rel)) ^
+							EL_LOCATOR_DB(EL_REL_LOCATOR(rel))) % EL_SEEK_HINTS];
 }
 
 static void
@@ -49,7 +51,7 @@ el_seek_remember(Relation rel, BlockNumber blkno, int64 first)
 {
 	ElSeekHint *hint = el_seek_hint(rel);
 
-	hint->node = rel->rd_node;
+	hint->locator = EL_REL_LOCATOR(rel);
 	hint->blkno = blkno;
 	hint->first = first;
 }
@@ -106,7 +108,7 @@ el_seek_block(Relation rel, ElMetaInfo *meta, int64 offset)
 		BlockNumber probe;
 		int64		first;
 
-		if (looks == 0 && RelFileNodeEquals(hint->node, rel->rd_node) &&
+		if (looks == 0 && RelFileLocatorEquals(hint->locator, EL_REL_LOCATOR(rel)) &&
 			hint->blkno > lo && hint->blkno <= hi && el_starts_at_or_below(hint->first, offset))
 			probe = hint->blkno;
 		else if (looks < EL_SEEK_ESTIMATES && end > lo_first)

@@ -285,11 +285,11 @@ el_scan_getnextslot_tidrange(TableScanDesc sscan, ScanDirection direction,
 /* ---- Bitmap scans ---- */
 
 bool
-el_scan_bitmap_next_block(TableScanDesc sscan, TBMIterateResult *tbmres)
+el_scan_bitmap_page(TableScanDesc sscan, BlockNumber blk, const OffsetNumber *offsets,
+					int noffsets)
 {
 	ElScanDesc	scan = (ElScanDesc) sscan;
 	ElPageView *view = scan->view;
-	BlockNumber blk = tbmres->blockno;
 	int			i;
 
 	scan->nmatches = scan->nextmatch = 0;
@@ -298,12 +298,12 @@ el_scan_bitmap_next_block(TableScanDesc sscan, TBMIterateResult *tbmres)
 	if (!el_view_load(scan->base.rs_rd, blk, scan->base.rs_snapshot, view, NULL))
 		return false;
 
-	if (tbmres->ntuples >= 0)
+	if (noffsets >= 0)
 	{
 		/* exact page: the listed records */
-		for (i = 0; i < tbmres->ntuples; i++)
+		for (i = 0; i < noffsets; i++)
 		{
-			int			idx = tbmres->offsets[i] - 1;
+			int			idx = offsets[i] - 1;
 
 			if (idx >= 0 && idx < view->nrecords && view->verdict[idx] == EL_VISIBLE)
 				scan->matches[scan->nmatches++] = idx;
@@ -320,8 +320,7 @@ el_scan_bitmap_next_block(TableScanDesc sscan, TBMIterateResult *tbmres)
 }
 
 bool
-el_scan_bitmap_next_tuple(TableScanDesc sscan, TBMIterateResult *tbmres,
-						  TupleTableSlot *slot)
+el_scan_bitmap_record(TableScanDesc sscan, TupleTableSlot *slot)
 {
 	ElScanDesc	scan = (ElScanDesc) sscan;
 	ElRecord	rec;
@@ -336,18 +335,18 @@ el_scan_bitmap_next_tuple(TableScanDesc sscan, TBMIterateResult *tbmres,
 
 /* ---- ANALYZE ---- */
 
-bool
-el_scan_analyze_next_block(TableScanDesc sscan, BlockNumber blockno,
-						   BufferAccessStrategy bstrategy)
+void
+el_scan_analyze_buffer(TableScanDesc sscan, Buffer buffer)
 {
 	ElScanDesc	scan = (ElScanDesc) sscan;
 
 	scan->index = 0;
 	scan->view->nrecords = 0;
-	if (blockno >= EL_FIRST_DATA_BLOCK &&
-		!el_view_load(scan->base.rs_rd, blockno, NULL, scan->view, bstrategy))
+	/* The metapage holds no records; a data page is copied with its verdicts. */
+	if (BufferGetBlockNumber(buffer) < EL_FIRST_DATA_BLOCK)
+		ReleaseBuffer(buffer);
+	else if (!el_view_load_pinned(scan->base.rs_rd, buffer, NULL, scan->view, 0))
 		scan->view->nrecords = 0;
-	return true;
 }
 
 bool

@@ -22,11 +22,12 @@ extern bool el_scan_getnextslot(TableScanDesc scan, ScanDirection direction,
 extern void el_scan_set_tidrange(TableScanDesc scan, ItemPointer mintid, ItemPointer maxtid);
 extern bool el_scan_getnextslot_tidrange(TableScanDesc scan, ScanDirection direction,
 										 TupleTableSlot *slot);
-extern bool el_scan_bitmap_next_block(TableScanDesc scan, TBMIterateResult *tbmres);
-extern bool el_scan_bitmap_next_tuple(TableScanDesc scan, TBMIterateResult *tbmres,
-									  TupleTableSlot *slot);
-extern bool el_scan_analyze_next_block(TableScanDesc scan, BlockNumber blockno,
-									   BufferAccessStrategy bstrategy);
+/* A bitmap's page: the listed records (offsets), or every visible one (noffsets < 0). */
+extern bool el_scan_bitmap_page(TableScanDesc scan, BlockNumber blk, const OffsetNumber *offsets,
+								int noffsets);
+extern bool el_scan_bitmap_record(TableScanDesc scan, TupleTableSlot *slot);
+/* A sampled block for ANALYZE, pinned by the caller; the pin is released. */
+extern void el_scan_analyze_buffer(TableScanDesc scan, Buffer buffer);
 extern bool el_scan_analyze_next_tuple(TableScanDesc scan, TransactionId OldestXmin,
 									   double *liverows, double *deadrows,
 									   TupleTableSlot *slot);

@@ -11,6 +11,7 @@
 #include "storage/smgr.h"
 #include "utils/memutils.h"
 
+#include "compat/compat.h"
 #include "storage/storage_internal.h"
 
 /* ---- Metapage ---- */
@@ -235,7 +236,7 @@ el_write_initial_meta(SMgrRelation srel, bool needs_wal, int32 partition, int64 
 
 	el_init_meta_page(page, partition, base_offset);
 	if (needs_wal)
-		log_newpage(&srel->smgr_rnode.node, MAIN_FORKNUM, EL_META_BLOCK, page, true);
+		log_newpage(&EL_SMGR_LOCATOR(srel), MAIN_FORKNUM, EL_META_BLOCK, page, true);
 	PageSetChecksumInplace(page, EL_META_BLOCK);
 	smgrextend(srel, MAIN_FORKNUM, EL_META_BLOCK, buf.data, true);
 	/* The page bypassed shared buffers: a checkpoint would not write it. */

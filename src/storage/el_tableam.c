@@ -21,6 +21,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "compat/compat.h"
 #include "storage/el_scan.h"
 #include "storage/storage_internal.h"
 
@@ -199,7 +200,7 @@ el_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapshot,
 static TM_Result
 el_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot, CommandId cid,
 				Snapshot snapshot, Snapshot crosscheck, bool wait, TM_FailureData *tmfd,
-				LockTupleMode *lockmode, bool *update_indexes)
+				LockTupleMode *lockmode, TU_UpdateIndexes *update_indexes)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -300,8 +301,8 @@ el_index_delete_tuples(Relation rel, TM_IndexDeleteOp *delstate)
 /* ---- Storage ---- */
 
 static void
-el_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode, char persistence,
-							 TransactionId *freezeXid, MultiXactId *minmulti)
+el_relation_set_new_storage(Relation rel, const RelFileLocator *newlocator, char persistence,
+							TransactionId *freezeXid, MultiXactId *minmulti)
 {
 	SMgrRelation srel;
 	ElMetaInfo	carry;
@@ -318,14 +319,14 @@ el_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode, char per
 	 * and the next offset over, so the log continues where it was.
 	 */
 	memset(&carry, 0, sizeof(carry));
-	if (!RelFileNodeEquals(rel->rd_node, *newrnode) &&
+	if (!RelFileLocatorEquals(EL_REL_LOCATOR(rel), *newlocator) &&
 		smgrexists(RelationGetSmgr(rel), MAIN_FORKNUM))
 		el_read_meta(rel, &carry);
 
 	*freezeXid = RecentXmin;
 	*minmulti = GetOldestMultiXactId();
 
-	srel = RelationCreateStorage(*newrnode, persistence, true);
+	srel = RelationCreateStorage(*newlocator, persistence, true);
 	if (carry.exists && (carry.next_offset > 0 || carry.partition >= 0))
 		el_write_initial_meta(srel, persistence == RELPERSISTENCE_PERMANENT && XLogIsNeeded(),
 							  carry.partition, carry.next_offset);
@@ -350,12 +351,12 @@ el_relation_nontransactional_truncate(Relation rel)
 }
 
 static void
-el_relation_copy_data(Relation rel, const RelFileNode *newrnode)
+el_relation_copy_data(Relation rel, const RelFileLocator *newlocator)
 {
 	SMgrRelation dstrel;
 
 	FlushRelationBuffers(rel);
-	dstrel = RelationCreateStorage(*newrnode, rel->rd_rel->relpersistence, true);
+	dstrel = RelationCreateStorage(*newlocator, rel->rd_rel->relpersistence, true);
 	RelationCopyStorage(RelationGetSmgr(rel), dstrel, MAIN_FORKNUM,
 						rel->rd_rel->relpersistence);
 	RelationDropStorage(rel);
@@ -423,12 +424,12 @@ static const TableAmRoutine el_methods = {
 	.tuple_lock = el_tuple_lock,
 	.finish_bulk_insert = el_finish_bulk_insert,
 
-	.relation_set_new_filenode = el_relation_set_new_filenode,
+	.relation_set_new_filelocator = el_relation_set_new_storage,
 	.relation_nontransactional_truncate = el_relation_nontransactional_truncate,
 	.relation_copy_data = el_relation_copy_data,
 	.relation_copy_for_cluster = el_relation_copy_for_cluster,
 	.relation_vacuum = el_relation_vacuum,
-	.scan_analyze_next_block = el_scan_analyze_next_block,
+	.scan_analyze_next_block = el_compat_analyze_next_block,
 	.scan_analyze_next_tuple = el_scan_analyze_next_tuple,
 	.index_build_range_scan = el_index_build_range_scan,
 	.index_validate_scan = el_index_validate_scan,
@@ -440,8 +441,7 @@ static const TableAmRoutine el_methods = {
 
 	.relation_estimate_size = el_relation_estimate_size,
 
-	.scan_bitmap_next_block = el_scan_bitmap_next_block,
-	.scan_bitmap_next_tuple = el_scan_bitmap_next_tuple,
+	EL_TABLEAM_BITMAP_CALLBACKS,
 	.scan_sample_next_block = el_scan_sample_next_block,
 	.scan_sample_next_tuple = el_scan_sample_next_tuple,
 };

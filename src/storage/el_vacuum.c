@@ -20,6 +20,7 @@
 #include "storage/bufmgr.h"
 #include "utils/rel.h"
 
+#include "compat/compat.h"
 #include "storage/storage_internal.h"
 
 /*
@@ -166,7 +167,6 @@ el_relation_vacuum(Relation rel, struct VacuumParams *params, BufferAccessStrate
 {
 	TransactionId oldest_xmin;
 	TransactionId freeze_limit;
-	MultiXactId oldest_mxact;
 	MultiXactId multi_cutoff;
 	ElMetaInfo	meta;
 	BlockNumber nblocks;
@@ -177,11 +177,9 @@ el_relation_vacuum(Relation rel, struct VacuumParams *params, BufferAccessStrate
 	double		live = 0;
 	double		dead = 0;
 	double		reltuples;
+	TimestampTz starttime = GetCurrentTimestamp();
 
-	vacuum_set_xid_limits(rel, params->freeze_min_age, params->freeze_table_age,
-						  params->multixact_freeze_min_age,
-						  params->multixact_freeze_table_age,
-						  &oldest_xmin, &oldest_mxact, &freeze_limit, &multi_cutoff);
+	el_vacuum_cutoffs(rel, params, &oldest_xmin, &freeze_limit, &multi_cutoff);
 
 	el_read_meta(rel, &meta);
 	nblocks = RelationGetNumberOfBlocks(rel);
@@ -192,7 +190,7 @@ el_relation_vacuum(Relation rel, struct VacuumParams *params, BufferAccessStrate
 		Buffer		buffer;
 		Page		page;
 
-		vacuum_delay_point();
+		el_vacuum_delay_point();
 		buffer = ReadBufferExtended(rel, MAIN_FORKNUM, blk, RBM_NORMAL, bstrategy);
 		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
 		page = BufferGetPage(buffer);
@@ -222,8 +220,8 @@ el_relation_vacuum(Relation rel, struct VacuumParams *params, BufferAccessStrate
 		el_vacuum_indexes(rel, reltuples, bstrategy);
 
 	/* Every xid older than freeze_limit is now frozen: relfrozenxid moves up. */
-	vac_update_relstats(rel, nblocks, reltuples, 0, rel->rd_rel->relhasindex,
-						freeze_limit, multi_cutoff, NULL, NULL, false);
-	pgstat_report_vacuum(RelationGetRelid(rel), rel->rd_rel->relisshared,
-						 (PgStat_Counter) reltuples, (PgStat_Counter) dead);
+	el_vac_update_relstats(rel, nblocks, reltuples, rel->rd_rel->relhasindex,
+						   freeze_limit, multi_cutoff);
+	el_pgstat_report_vacuum(RelationGetRelid(rel), rel->rd_rel->relisshared,
+							(PgStat_Counter) reltuples, (PgStat_Counter) dead, starttime);
 }
