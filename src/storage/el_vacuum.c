@@ -15,6 +15,7 @@
 #include "access/genam.h"
 #include "access/multixact.h"
 #include "access/transam.h"
+#include "access/xlog.h"
 #include "commands/vacuum.h"
 #include "pgstat.h"
 #include "storage/bufmgr.h"
@@ -222,6 +223,15 @@ el_relation_vacuum(Relation rel, struct VacuumParams *params, BufferAccessStrate
 	/* Every xid older than freeze_limit is now frozen: relfrozenxid moves up. */
 	el_vac_update_relstats(rel, nblocks, reltuples, rel->rd_rel->relhasindex,
 						   freeze_limit, multi_cutoff);
+
+	/*
+	 * The new relfrozenxid is written in place, and VACUUM's transaction has
+	 * no xid, so its commit flushes nothing: an immediate shutdown right
+	 * after VACUUM could bring back the older value (seen on 17 and 18).
+	 * Flush it now; the freezing it stands for was logged before it.
+	 */
+	if (XactLastRecEnd != InvalidXLogRecPtr)
+		XLogFlush(XactLastRecEnd);
 	el_pgstat_report_vacuum(RelationGetRelid(rel), rel->rd_rel->relisshared,
 							(PgStat_Counter) reltuples, (PgStat_Counter) dead, starttime);
 }
