@@ -292,6 +292,29 @@ def verify_written(system, expected, size, what, name="t", partitions=TOPIC_PART
         check(hw == expected, "%s eventlog: high watermarks add up to %s, %d produced" % (what, hw, expected))
 
 
+def measure_systems(rep, cases, measure, reset=True, prepare=None):
+    """The per-system measurement loop of the workloads, for repetition rep:
+    each case in turn (a system name, or a tuple whose first item is one)
+    is measured alike.  prepare(case) runs first when given; then the object
+    the system writes to is dropped and created empty (reset_system; not
+    with reset=False: readers of records loaded before, runs that make their
+    own objects in prepare), and a CHECKPOINT is taken so that no
+    checkpoint's writes fall in the measurement.  measure(rep, case) then
+    measures, records and logs; when it returns (records written, value
+    size, what), what the system holds is read back and checked
+    (verify_written)."""
+    for case in cases:
+        system = case[0] if isinstance(case, tuple) else case
+        if prepare:
+            prepare(case)
+        if reset:
+            reset_system(system)
+        checkpoint()
+        written = measure(rep, case)
+        if written:
+            verify_written(system, *written)
+
+
 # ---------------------------------------------------------------- 1. one big transaction
 
 def one_transaction(system, n, size, client=0):
@@ -331,18 +354,19 @@ def one_transaction(system, n, size, client=0):
 def w_one_transaction():
     for size, n, wid in ((110, N_TX, "tx1m"), (1000, N_TX_1K, "tx1m_1k")):
         log("one transaction of %d records of %d bytes" % (n, size))
+
+        def measure(rep, system):
+            secs, wal = one_transaction(system, n, size)
+            disk = disk_bytes(system)
+            record(wid, system, n / secs)
+            record(wid + "_wal", system, wal / n)
+            record(wid + "_disk", system, disk / n)
+            log("  rep %d %-8s %9.0f rec/s  WAL %6.1f B/rec  disk %6.1f B/rec"
+                % (rep + 1, system, n / secs, wal / n, disk / n))
+            return n, size, "one transaction (%d B)" % size
+
         for rep in range(REPS):
-            for system in SYSTEMS:
-                reset_system(system)
-                checkpoint()
-                secs, wal = one_transaction(system, n, size)
-                disk = disk_bytes(system)
-                record(wid, system, n / secs)
-                record(wid + "_wal", system, wal / n)
-                record(wid + "_disk", system, disk / n)
-                log("  rep %d %-8s %9.0f rec/s  WAL %6.1f B/rec  disk %6.1f B/rec"
-                    % (rep + 1, system, n / secs, wal / n, disk / n))
-                verify_written(system, n, size, "one transaction (%d B)" % size)
+            measure_systems(rep, SYSTEMS, measure)
         for system in SYSTEMS:
             drop_system(system)
 
@@ -374,15 +398,16 @@ def batch_script(system, batch):
 def w_clients():
     for batch in BATCHES:
         log("%d-record transactions from %d clients, %d s each" % (batch, CLIENTS, PGBENCH_T))
+
+        def measure(rep, system):
+            n, tps, lat = pgbench(batch_script(system, batch), CLIENTS, PGBENCH_T, ["n=0"],
+                                  "produce_%s_%d" % (system, batch))
+            record("batch%d" % batch, system, tps * batch)
+            log("  rep %d %-11s %9.0f rec/s (%d transactions)" % (rep + 1, system, tps * batch, n))
+            return n * batch, 110, "%d-record transactions" % batch
+
         for rep in range(REPS):
-            for system in SWEEP_SYSTEMS:
-                reset_system(system)
-                checkpoint()
-                n, tps, lat = pgbench(batch_script(system, batch), CLIENTS, PGBENCH_T, ["n=0"],
-                                      "produce_%s_%d" % (system, batch))
-                record("batch%d" % batch, system, tps * batch)
-                log("  rep %d %-11s %9.0f rec/s (%d transactions)" % (rep + 1, system, tps * batch, n))
-                verify_written(system, n * batch, 110, "%d-record transactions" % batch)
+            measure_systems(rep, SWEEP_SYSTEMS, measure)
     for system in SYSTEMS:
         drop_system(system)
 
@@ -618,21 +643,24 @@ def w_read():
         "SELECT count(*), sum(hashtext(k)), sum(length(%s)) FROM (SELECT %s AS k FROM generate_series(1, %d) i) s"
         % (val_sql("k", 110), key_sql(0, "i"), N_READ)))
 
+    def measure(rep, case):
+        wid, kind, nclients, size, label = case
+        batch = READ_CALL if size == "small" else READ_BIG
+        arg = {"consume": "g%d_%d_%s" % (rep, nclients, size), "consume_nosync": "n%d_%d" % (rep, nclients),
+               "pgq": "%s%d" % (size, rep)}.get(kind)
+        secs, got, calls = run_readers(kind, nclients, arg, batch)
+        record("read", wid, N_READ / secs)
+        log("  rep %d %-17s %d client(s), %5d per call: %9.0f rec/s (%d calls)"
+            % (rep + 1, label, nclients, batch, N_READ / secs, calls))
+        check(got == expected, "read %s, %d clients: got (count, key hash, value bytes) %s, expected %s"
+              % (label, nclients, got, expected))
+
     for rep in range(REPS):
         us = measure_flush(0.2 if SMOKE else 2.0)
         record("flush", "us", us)
         log("  rep %d one 8 kB write + fdatasync: %.0f us" % (rep + 1, us))
-        for wid, kind, nclients, size, label in READ_CASES:
-            batch = READ_CALL if size == "small" else READ_BIG
-            arg = {"consume": "g%d_%d_%s" % (rep, nclients, size), "consume_nosync": "n%d_%d" % (rep, nclients),
-                   "pgq": "%s%d" % (size, rep)}.get(kind)
-            checkpoint()
-            secs, got, calls = run_readers(kind, nclients, arg, batch)
-            record("read", wid, N_READ / secs)
-            log("  rep %d %-17s %d client(s), %5d per call: %9.0f rec/s (%d calls)"
-                % (rep + 1, label, nclients, batch, N_READ / secs, calls))
-            check(got == expected, "read %s, %d clients: got (count, key hash, value bytes) %s, expected %s"
-                  % (label, nclients, got, expected))
+        # the records were loaded above, once for all readers
+        measure_systems(rep, READ_CASES, measure, reset=False)
     drop_system("eventlog", "r")
     drop_system("pgq", "rq")
     q("DROP TABLE bench.rh")
@@ -811,21 +839,15 @@ def first_after(events, last):
     return events[lo][0] if lo < len(events) else None
 
 
-def latency_run(system, rate, rep, path):
-    """path: "listen" runs the producers with a listener, "consume" with a
-    consume(wait) loop: each path is measured with only its own clients on
-    the machine, as the baseline (producers and a listener) is."""
-    recs = rate // LAT_TX_RATE
-    out = mp.Queue()
+def latency_setup(system):
+    """Before a latency run of system: eventlog.notify_interval (0 for
+    eventlog_ni0, else the default) and the empty objects it writes to."""
     if system == "eventlog_ni0":
         q("ALTER SYSTEM SET eventlog.notify_interval = 0")
     else:
         q("ALTER SYSTEM RESET eventlog.notify_interval")     # the default
     q("SELECT pg_reload_conf()")
-    tuned = system == "eventlog_ni0"
-    if tuned:
-        system = "eventlog"
-    if system == "eventlog":
+    if system in ("eventlog", "eventlog_ni0"):
         reset_system("eventlog", "lat", LAT_PRODUCERS)
         # the worker learns a new topic at its first pass: let it see this one
         for p in range(LAT_PRODUCERS):
@@ -839,7 +861,18 @@ def latency_run(system, rate, rep, path):
             q("INSERT INTO bench.lat_pos VALUES (%s, 0)", (i,))
     else:
         reset_system("heap_pk", "lat")
-    checkpoint()
+
+
+def latency_run(system, rate, rep, path):
+    """After latency_setup(system) and a CHECKPOINT.  path: "listen" runs the
+    producers with a listener, "consume" with a consume(wait) loop: each
+    path is measured with only its own clients on the machine, as the
+    baseline (producers and a listener) is."""
+    recs = rate // LAT_TX_RATE
+    out = mp.Queue()
+    tuned = system == "eventlog_ni0"
+    if tuned:
+        system = "eventlog"
     start_at = time.monotonic() + (0.5 if SMOKE else 1.0)
     stop_at = start_at + LAT_SECONDS + (0.5 if SMOKE else 1.5)
     grp = "lat%d_%d" % (rep, rate)
@@ -932,9 +965,8 @@ def w_latency():
         % (LAT_PRODUCERS, LAT_TX_RATE, LAT_SECONDS))
     for rep in range(REPS):
         for rate in LAT_RATES:
-            for system, path in (("eventlog", "listen"), ("eventlog", "consume"), ("eventlog_ni0", "listen"),
-                                 ("eventlog_ni0", "consume"), ("heap_notify", "listen"),
-                                 ("heap_consumer", "consume")):
+            def measure(rep, case):
+                system, path = case
                 st = latency_run(system, rate, rep, path)
                 for kind in ("listen", "consume", "consumed"):
                     if st.get(kind):
@@ -946,6 +978,11 @@ def w_latency():
                     rep + 1, rate, system, path, st["achieved"], "  ".join(
                         "%s p50 %.2f p99 %.2f max %.2f ms" % (k, st[k]["p50"], st[k]["p99"], st[k]["max"])
                         for k in ("listen", "consume", "consumed") if st.get(k))))
+
+            measure_systems(rep, (("eventlog", "listen"), ("eventlog", "consume"), ("eventlog_ni0", "listen"),
+                                  ("eventlog_ni0", "consume"), ("heap_notify", "listen"),
+                                  ("heap_consumer", "consume")),
+                            measure, reset=False, prepare=lambda case: latency_setup(case[0]))
     q("ALTER SYSTEM RESET eventlog.notify_interval")
     q("SELECT pg_reload_conf()")
     drop_system("eventlog", "lat")
@@ -1022,13 +1059,14 @@ def w_notify():
                      "WITH ins AS (INSERT INTO bench.t (key, value) SELECT k, %s FROM (SELECT %s AS k) s RETURNING id)"
                      " SELECT pg_notify('bench_tp', id::text) FROM ins;\n"
                      % (val_sql("k", 110), key_sql(":client_id", ":n")))
-    for rep in range(REPS):
-        # on and off alternate, so that noise on the machine hits both alike
-        for preload in ((True, False) if rep % 2 == 0 else (False, True)):
-            if (q1("SHOW shared_preload_libraries")[0] == "eventlog") != preload:
-                restart(preload)
-            reset_system("eventlog")
-            checkpoint()
+    # Cases: ("eventlog", preloaded?) and ("heap_pk", pgbench script, tag).
+    def prepare(case):
+        if case[0] == "eventlog" and (q1("SHOW shared_preload_libraries")[0] == "eventlog") != case[1]:
+            restart(case[1])
+
+    def measure(rep, case):
+        if case[0] == "eventlog":
+            preload = case[1]
             time.sleep(1.5)     # the worker learns a new topic at its next pass (at least once a second)
             tag = "eventlog_on" if preload else "eventlog_off"
             n, tps, notes = throughput_with_listener("eventlog", "eventlog.t", batch_script("eventlog", 1), tag)
@@ -1039,18 +1077,21 @@ def w_notify():
                 check(notes > 0, "notification on: the listener got no notification")
             else:
                 check(notes == 0, "notification off: the listener got %d notifications" % notes)
-            verify_written("eventlog", n, 110, "notification " + ("on" if preload else "off"))
-        for system, script, tag in (("heap_pk", batch_script("heap_pk", 1), "heap_pk"),
-                                    ("heap_pk", notify_script, "heap_pk_notify")):
-            reset_system(system)
-            checkpoint()
-            n, tps, notes = throughput_with_listener(system, "bench_tp", script, tag)
-            record("notify", tag, tps)
-            log("  rep %d %-35s %7.0f tx/s, %d notifications" % (
-                rep + 1, "heap + PK" + (", NOTIFY in transaction:" if tag.endswith("notify") else ":"), tps, notes))
-            if tag.endswith("notify"):
-                check(notes == n, "NOTIFY baseline: %d notifications for %d transactions" % (notes, n))
-            verify_written(system, n, 110, "notification baseline")
+            return n, 110, "notification " + ("on" if preload else "off")
+        system, script, tag = case
+        n, tps, notes = throughput_with_listener(system, "bench_tp", script, tag)
+        record("notify", tag, tps)
+        log("  rep %d %-35s %7.0f tx/s, %d notifications" % (
+            rep + 1, "heap + PK" + (", NOTIFY in transaction:" if tag.endswith("notify") else ":"), tps, notes))
+        if tag.endswith("notify"):
+            check(notes == n, "NOTIFY baseline: %d notifications for %d transactions" % (notes, n))
+        return n, 110, "notification baseline"
+
+    heap_cases = [("heap_pk", batch_script("heap_pk", 1), "heap_pk"), ("heap_pk", notify_script, "heap_pk_notify")]
+    for rep in range(REPS):
+        # on and off alternate, so that noise on the machine hits both alike
+        order = (True, False) if rep % 2 == 0 else (False, True)
+        measure_systems(rep, [("eventlog", preload) for preload in order] + heap_cases, measure, prepare=prepare)
     if q1("SHOW shared_preload_libraries")[0] != "eventlog":
         restart(True)
     drop_system("eventlog")

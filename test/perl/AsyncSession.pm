@@ -19,6 +19,8 @@ use warnings;
 use IPC::Run;
 use Time::HiRes qw(time usleep);
 
+use EventlogNode;
+
 sub new
 {
 	my ($class, $node, $name, %opts) = @_;
@@ -96,14 +98,9 @@ sub query
 sub waits_for_lock
 {
 	my ($node, $pid) = @_;
-	for (my $i = 0; $i < 1000; $i++)
-	{
-		return 1
-		  if $node->safe_psql('postgres',
-			qq{SELECT count(*) FROM pg_stat_activity WHERE pid = $pid AND wait_event_type = 'Lock'}) eq '1';
-		usleep(10_000);
-	}
-	return 0;
+	return EventlogNode::poll_until($node,
+		qq{SELECT count(*) FROM pg_stat_activity WHERE pid = $pid AND wait_event_type = 'Lock'},
+		'1', 10, interval => 0.01);
 }
 
 sub quit

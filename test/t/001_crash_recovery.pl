@@ -14,13 +14,11 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 use Time::HiRes qw(usleep);
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use EventlogNode;
 
-my $node = PostgreSQL::Test::Cluster->new('crash');
-$node->init;
-$node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'eventlog'\nmax_prepared_transactions = 10");
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION eventlog');
+my $node = EventlogNode::new('crash', "max_prepared_transactions = 10");
 
 # Small segments: crashes also hit producers that are creating one.
 my $NPART = 3;
@@ -74,22 +72,8 @@ sub crash_postmaster
 sub fetch_all
 {
 	my ($node, $topic, $part, $from) = @_;
-	my @recs;
-	my $next = $from // 0;
-	for (my $i = 0; $i < 10_000; $i++)
-	{
-		my $out = $node->safe_psql('postgres',
-			qq{SELECT "offset", convert_from(value, 'UTF8')
-			     FROM eventlog.fetch('$topic', $part, $next, 5000)});
-		last if $out eq '';
-		for my $line (split /\n/, $out)
-		{
-			my ($off, $val) = split /\|/, $line, 2;
-			push @recs, [ $off, $val ];
-		}
-		$next = $recs[-1][0] + 1;
-	}
-	return \@recs;
+	return [ map { [ split /\|/, $_, 2 ] }
+		  EventlogNode::fetch_lines($node, $topic, $part, from => $from // 0) ];
 }
 
 # The same records read by a plain scan of the topic relation.

@@ -10,13 +10,12 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use EventlogNode;
 
-my $primary = PostgreSQL::Test::Cluster->new('primary');
-$primary->init(allows_streaming => 1);
-$primary->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'eventlog'\nmax_prepared_transactions = 10");
-$primary->start;
-$primary->safe_psql('postgres', 'CREATE EXTENSION eventlog');
+my $primary = EventlogNode::new('primary', "max_prepared_transactions = 10",
+	init => { allows_streaming => 1 });
 
 # A topic that exists before the base backup, with a few records.
 $primary->safe_psql('postgres', q{
@@ -38,10 +37,7 @@ my $off_during_a = $during_a->query_safe(
 my $off_during_x = $primary->safe_psql('postgres',
 	q{SELECT "offset" FROM eventlog.produce('repl', 'during-backup-other'::text, partition => 2)});
 
-$primary->backup('base');
-my $standby = PostgreSQL::Test::Cluster->new('standby');
-$standby->init_from_backup($primary, 'base', has_streaming => 1);
-$standby->start;
+my $standby = EventlogNode::new_standby($primary, 'standby');
 
 $during_c->query_safe('COMMIT');
 $during_a->query_safe('ROLLBACK');
@@ -54,20 +50,10 @@ my $NPART = 3;
 sub fetch_text
 {
 	my ($node, $topic, $part) = @_;
-	my @out;
-	my $next = 0;
-	for (my $i = 0; $i < 1000; $i++)
-	{
-		my $res = $node->safe_psql('postgres',
-			qq{SELECT topic, partition, "offset", key, encode(value, 'hex'), headers, ts
-			     FROM eventlog.fetch('$topic', $part, $next, 5000)});
-		last if $res eq '';
-		my @lines = split /\n/, $res;
-		push @out, @lines;
-		($next) = $lines[-1] =~ /^[^|]*\|[^|]*\|(\d+)\|/;
-		$next++;
-	}
-	return join("\n", @out);
+	return join("\n",
+		EventlogNode::fetch_lines($node, $topic, $part,
+			columns => q{topic, partition, "offset", key, encode(value, 'hex'), headers, ts},
+			offset_re => qr/^[^|]*\|[^|]*\|(\d+)\|/));
 }
 
 sub compare_nodes
@@ -102,7 +88,7 @@ sub compare_nodes
 
 sub catchup
 {
-	$primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
+	EventlogNode::catchup($primary, $standby);
 }
 
 # ---------------------------------------------------------------------------

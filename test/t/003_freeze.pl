@@ -12,15 +12,12 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use EventlogNode;
 
-my $node = PostgreSQL::Test::Cluster->new('freeze');
-$node->init;
-$node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'eventlog'\nmax_prepared_transactions = 10");
-# Only the VACUUMs of this test may freeze.
-$node->append_conf('postgresql.conf', "autovacuum = off");
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION eventlog');
+# Only the VACUUMs of this test may freeze: autovacuum off.
+my $node = EventlogNode::new('freeze', "max_prepared_transactions = 10\nautovacuum = off");
 
 # The first segment of each partition: VACUUM of a topic reaches them all.
 my $leaf0 = q{eventlog_topics."fz$0$0"};
@@ -30,20 +27,9 @@ my $leaf1 = q{eventlog_topics."fz$1$0"};
 sub fetch_text
 {
 	my ($part, $from) = @_;
-	my @out;
-	my $next = $from // 0;
-	for (my $i = 0; $i < 1000; $i++)
-	{
-		my $res = $node->safe_psql('postgres',
-			qq{SELECT "offset", key, convert_from(value, 'UTF8'), headers, ts
-			     FROM eventlog.fetch('fz', $part, $next, 5000)});
-		last if $res eq '';
-		my @lines = split /\n/, $res;
-		push @out, @lines;
-		($next) = $lines[-1] =~ /^(\d+)\|/;
-		$next++;
-	}
-	return join("\n", @out);
+	return join("\n",
+		EventlogNode::fetch_lines($node, 'fz', $part, from => $from // 0,
+			columns => q{"offset", key, convert_from(value, 'UTF8'), headers, ts}));
 }
 
 sub scan_text

@@ -14,13 +14,11 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 use Time::HiRes qw(time usleep);
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use EventlogNode;
 
-my $node = PostgreSQL::Test::Cluster->new('concurrent');
-$node->init;
-$node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'eventlog'\nmax_prepared_transactions = 10");
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION eventlog');
+my $node = EventlogNode::new('concurrent', "max_prepared_transactions = 10");
 
 # "offset:value,..." of what fetch returns from $from, in a new transaction
 # (each statement of this session runs in its own).

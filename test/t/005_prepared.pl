@@ -12,33 +12,21 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use EventlogNode;
 
-my $node = PostgreSQL::Test::Cluster->new('prepared');
-$node->init;
-$node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'eventlog'\nmax_prepared_transactions = 10");
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION eventlog');
+my $node = EventlogNode::new('prepared', "max_prepared_transactions = 10");
 $node->safe_psql('postgres', "SELECT eventlog.create_topic('pt')");
 
 # List of "offset:value" fetched from $from on, in chunks.
 sub fetch_list
 {
 	my ($from) = @_;
-	my @recs;
-	my $next = $from;
-	for (my $i = 0; $i < 1000; $i++)
-	{
-		my $out = $node->safe_psql('postgres',
-			qq{SELECT "offset" || ':' || convert_from(value, 'UTF8')
-			     FROM eventlog.fetch('pt', 0, $next, 5000)});
-		last if $out eq '';
-		my @lines = split /\n/, $out;
-		push @recs, @lines;
-		($next) = $lines[-1] =~ /^(\d+):/;
-		$next++;
-	}
-	return \@recs;
+	return [
+		EventlogNode::fetch_lines($node, 'pt', 0, from => $from,
+			columns => q{"offset" || ':' || convert_from(value, 'UTF8')},
+			offset_re => qr/^(\d+):/) ];
 }
 
 sub produce

@@ -8,12 +8,11 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use EventlogNode;
 
-my $node = PostgreSQL::Test::Cluster->new('first_appends');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'eventlog'");
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION eventlog');
+my $node = EventlogNode::new('first_appends');
 
 my $script = $node->basedir . '/produce.sql';
 for my $round (1 .. 10)

@@ -22,17 +22,13 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use AsyncSession;
+use EventlogNode;
 use Time::HiRes qw(time usleep);
 
 srand(1011);
 
-my $node = PostgreSQL::Test::Cluster->new('exactly_once');
-$node->init;
-$node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'eventlog'\nmax_prepared_transactions = 10\n"
-	  . "deadlock_timeout = 100ms\nlog_lock_waits = on");
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION eventlog');
+my $node = EventlogNode::new('exactly_once',
+	"max_prepared_transactions = 10\ndeadlock_timeout = 100ms\nlog_lock_waits = on");
 
 my $timeout = 1;    # the group's session timeout, seconds
 $node->safe_psql('postgres', qq{

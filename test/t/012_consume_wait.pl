@@ -20,6 +20,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use AsyncSession;
+use EventlogNode;
 use Time::HiRes qw(time usleep);
 
 # SQL of a waiting consume: returns 'records|elapsed|end', records as
@@ -41,15 +42,10 @@ sub wait_sql
 sub sleeping
 {
 	my ($node, $pid) = @_;
-	for (my $i = 0; $i < 1000; $i++)
-	{
-		return 1
-		  if $node->safe_psql('postgres',
-			qq{SELECT count(*) FROM pg_stat_activity
-			    WHERE pid = $pid AND state = 'active' AND wait_event_type = 'Extension'}) eq '1';
-		usleep(10_000);
-	}
-	return 0;
+	return EventlogNode::poll_until($node,
+		qq{SELECT count(*) FROM pg_stat_activity
+		    WHERE pid = $pid AND state = 'active' AND wait_event_type = 'Extension'},
+		'1', 10, interval => 0.01);
 }
 
 # Produces a committed record; returns the server's clock just before the
@@ -219,21 +215,14 @@ sub run_wait_tests
 
 # --- With the preload: woken through shared memory -----------------------
 
-my $node = PostgreSQL::Test::Cluster->new('wait');
-$node->init;
-$node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'eventlog'\nmax_prepared_transactions = 10");
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION eventlog');
+my $node = EventlogNode::new('wait', "max_prepared_transactions = 10");
 run_wait_tests($node, 'preloaded');
 $node->stop;
 
 # --- Without the preload: sleeping in short steps ------------------------
 
-my $plain = PostgreSQL::Test::Cluster->new('wait_plain');
-$plain->init;
-$plain->append_conf('postgresql.conf', "max_prepared_transactions = 10");
-$plain->start;
+my $plain = EventlogNode::new('wait_plain', "max_prepared_transactions = 10",
+	preload => 0, extension => 0);
 is($plain->safe_psql('postgres', 'SHOW shared_preload_libraries'), '',
 	'second cluster: eventlog is not preloaded');
 $plain->safe_psql('postgres', 'CREATE EXTENSION eventlog');

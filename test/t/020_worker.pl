@@ -26,27 +26,21 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use JSON::PP;
 use Time::HiRes qw(time usleep);
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use EventlogNode;
 
 my $json = JSON::PP->new->canonical;
 
-my $node = PostgreSQL::Test::Cluster->new('worker');
-$node->init;
-# A short launcher nap, so that a new database is looked at soon.
-$node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'eventlog'\neventlog.launcher_naptime = '500ms'");
-$node->start;
+# A short launcher nap, so that a new database is looked at soon.  The
+# extension is created by the test.
+my $node = EventlogNode::new('worker', "eventlog.launcher_naptime = '500ms'", extension => 0);
 
 # Polls $sql until it returns $want; true if it did within $secs.
 sub poll_until
 {
 	my ($sql, $want, $secs, $db) = @_;
-	my $until = time() + $secs;
-	while (1)
-	{
-		return 1 if $node->safe_psql($db // 'postgres', $sql) eq $want;
-		return 0 if time() > $until;
-		usleep(100_000);
-	}
+	return EventlogNode::poll_until($node, $sql, $want, $secs, db => $db);
 }
 
 sub launcher_pids
@@ -71,14 +65,8 @@ sub worker_pids
 sub wait_worker
 {
 	my ($db, $secs) = @_;
-	my $until = time() + $secs;
-	while (1)
-	{
-		my $pids = worker_pids($db);
-		return $pids if $pids =~ /^\d+$/;
-		return '' if time() > $until;
-		usleep(100_000);
-	}
+	my $pids;
+	return EventlogNode::wait_until($secs, sub { ($pids = worker_pids($db)) =~ /^\d+$/ }) ? $pids : '';
 }
 
 # After a CREATE EXTENSION in $db: waits (up to $secs) for its worker and
@@ -102,23 +90,13 @@ sub worker_after_create
 sub wait_no_worker
 {
 	my ($db, $secs) = @_;
-	my $until = time() + $secs;
-	while (1)
-	{
-		return 1 if worker_pids($db) eq '';
-		return 0 if time() > $until;
-		usleep(100_000);
-	}
+	return EventlogNode::wait_until($secs, sub { worker_pids($db) eq '' }) ? 1 : 0;
 }
 
 # --- 1. The launcher and the workers -------------------------------------
 
 my $launcher = '';
-my $until = time() + 15;
-until (($launcher = launcher_pids()) =~ /^\d+$/ || time() > $until)
-{
-	usleep(100_000);
-}
+EventlogNode::wait_until(15, sub { ($launcher = launcher_pids()) =~ /^\d+$/ });
 like($launcher, qr/^\d+$/, 'one eventlog launcher runs');
 is( $node->safe_psql('postgres',
 		q{SELECT coalesce(datname, '-') FROM pg_stat_activity WHERE backend_type = 'eventlog launcher'}),
@@ -190,14 +168,7 @@ sub collect
 {
 	my ($secs, $done) = @_;
 	my @got;
-	my $until = time() + $secs;
-	while (1)
-	{
-		push @got, drain();
-		last if $done && $done->(\@got);
-		last if time() > $until;
-		usleep(50_000);
-	}
+	EventlogNode::wait_until($secs, sub { push @got, drain(); return $done && $done->(\@got) }, 0.05);
 	return @got;
 }
 
@@ -472,13 +443,8 @@ $node->safe_psql('postgres', q{ALTER SYSTEM RESET eventlog.notify_interval; SELE
 	my $l = $node->background_psql('postgres');
 	$l->query_safe('LISTEN "eventlog.after_churn"');
 	$node->safe_psql('postgres', q{SELECT eventlog.produce('after_churn', 'x'::text)});
-	my $heard = 0;
-	my $until = time() + 10;
-	while (!$heard && time() < $until)
-	{
-		$heard = 1 if $l->query_safe('SELECT 1') =~ /Asynchronous notification "eventlog.after_churn"/;
-		usleep(50_000) unless $heard;
-	}
+	my $heard = EventlogNode::wait_until(10,
+		sub { $l->query_safe('SELECT 1') =~ /Asynchronous notification "eventlog.after_churn"/ ? 1 : 0 }, 0.05);
 	ok($heard, 'and still announces new records');
 	$l->quit;
 }
@@ -585,9 +551,7 @@ $node->stop;
 
 # --- 5. Without the preload -----------------------------------------------
 
-my $plain = PostgreSQL::Test::Cluster->new('worker_plain');
-$plain->init;
-$plain->start;
+my $plain = EventlogNode::new('worker_plain', undef, preload => 0, extension => 0);
 ($ret, $out, $err) = $plain->psql('postgres', 'CREATE EXTENSION eventlog');
 is($ret, 0, 'without the preload CREATE EXTENSION succeeds');
 like($err, qr/(?:NOTICE|WARNING):  eventlog is not loaded by shared_preload_libraries: no background worker/,

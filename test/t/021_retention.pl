@@ -11,27 +11,19 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(time usleep);
+use Time::HiRes qw(time);
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use EventlogNode;
 
-my $node = PostgreSQL::Test::Cluster->new('retention');
-$node->init;
-$node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'eventlog'\n"
-	  . "eventlog.launcher_naptime = '500ms'\n"
+my $node = EventlogNode::new('retention',
+	"eventlog.launcher_naptime = '500ms'\n"
 	  . "eventlog.retention_check_interval = '200ms'\n");
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION eventlog');
 
 sub poll_until
 {
 	my ($sql, $want, $secs) = @_;
-	my $until = time() + $secs;
-	while (1)
-	{
-		return 1 if $node->safe_psql('postgres', $sql) eq $want;
-		return 0 if time() > $until;
-		usleep(100_000);
-	}
+	return EventlogNode::poll_until($node, $sql, $want, $secs);
 }
 
 sub produce

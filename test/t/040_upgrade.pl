@@ -23,19 +23,19 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use EventlogNode;
 
-my $node = PostgreSQL::Test::Cluster->new('upgrade');
-$node->init;
-$node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'eventlog'\nautovacuum = off");
-$node->start;
+# The extension is created below, at version 0.1.0.
+my $node = EventlogNode::new('upgrade', "autovacuum = off", extension => 0);
 
 my $db = 'postgres';
 
 sub q1
 {
 	my ($sql, $dbname) = @_;
-	return $node->safe_psql($dbname // $db, $sql);
+	return EventlogNode::query($node, $sql, db => $dbname // $db);
 }
 
 # ---------------------------------------------------------------------------
@@ -165,25 +165,13 @@ my @topics = ('orders', 'blobs', 'cdc');
 sub fetch_text
 {
 	my ($topic, $part) = @_;
-	my @out;
-	my $next = 0;
-	for (my $i = 0; $i < 1000; $i++)
-	{
-		my $res = q1(
-			qq{SELECT "offset", topic, partition, key,
-			          CASE WHEN length(value) > 256
-			               THEN 'len=' || length(value) || ' md5=' || md5(value)
-			               ELSE encode(value, 'hex') END,
-			          headers, ts
-			     FROM eventlog.fetch('$topic', $part, $next, 97)});
-		last if $res eq '';
-		my @lines = split /\n/, $res;
-		push @out, @lines;
-		($next) = $lines[-1] =~ /^(\d+)\|/
-		  or die "cannot read the offset of the last line fetched: $lines[-1]";
-		$next++;
-	}
-	return join("\n", @out);
+	return join("\n",
+		EventlogNode::fetch_lines($node, $topic, $part, db => $db, chunk => 97,
+			columns => q{"offset", topic, partition, key,
+			             CASE WHEN length(value) > 256
+			                  THEN 'len=' || length(value) || ' md5=' || md5(value)
+			                  ELSE encode(value, 'hex') END,
+			             headers, ts}));
 }
 
 sub snapshot

@@ -19,26 +19,24 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use EventlogNode;
 
-my $node = PostgreSQL::Test::Cluster->new('dump');
-$node->init;
-$node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'eventlog'\nautovacuum = off");
-$node->start;
+# The extension is created below, in database src.
+my $node = EventlogNode::new('dump', "autovacuum = off", extension => 0);
 
 sub q1
 {
 	my ($dbname, $sql) = @_;
-	return $node->safe_psql($dbname, $sql);
+	return EventlogNode::query($node, $sql, db => $dbname);
 }
 
 # A query that may fail: its output and its error text.
 sub try_q
 {
 	my ($dbname, $sql) = @_;
-	my ($ret, $out, $err) = $node->psql($dbname, $sql);
-	$err =~ s/^psql:<stdin>:\d+: //mg;
-	return ($out, $ret == 0 ? '' : $err);
+	return EventlogNode::try_query($node, $sql, db => $dbname);
 }
 
 $node->safe_psql('postgres', 'CREATE DATABASE src');
@@ -166,25 +164,13 @@ is(scalar(@topics), 6, 'source: six topics');
 sub fetch_text
 {
 	my ($dbname, $topic, $part) = @_;
-	my @out;
-	my $next = 0;
-	for (my $i = 0; $i < 1000; $i++)
-	{
-		my $res = q1($dbname,
-			qq{SELECT "offset", topic, partition, coalesce(to_json(key)::text, 'NULL'),
-			          CASE WHEN length(value) > 256
-			               THEN 'len=' || length(value) || ' md5=' || md5(value)
-			               ELSE encode(value, 'hex') END,
-			          headers, ts, to_char(ts, 'J SSSS US')
-			     FROM eventlog.fetch('$topic', $part, $next, 1000)});
-		last if $res eq '';
-		my @lines = split /\n/, $res;
-		push @out, @lines;
-		($next) = $lines[-1] =~ /^(\d+)\|/
-		  or die "cannot read the offset of the last line fetched: $lines[-1]";
-		$next++;
-	}
-	return join("\n", @out);
+	return join("\n",
+		EventlogNode::fetch_lines($node, $topic, $part, db => $dbname, chunk => 1000,
+			columns => q{"offset", topic, partition, coalesce(to_json(key)::text, 'NULL'),
+			             CASE WHEN length(value) > 256
+			                  THEN 'len=' || length(value) || ' md5=' || md5(value)
+			                  ELSE encode(value, 'hex') END,
+			             headers, ts, to_char(ts, 'J SSSS US')}));
 }
 
 sub state_of

@@ -31,20 +31,15 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 use Time::HiRes qw(time usleep);
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use EventlogNode;
 
 my $t_start = time();
 
-my $source = PostgreSQL::Test::Cluster->new('mirror_source');
-my $target = PostgreSQL::Test::Cluster->new('mirror_target');
-for my $node ($source, $target)
-{
-	$node->init;
-	$node->append_conf('postgresql.conf',
-		"shared_preload_libraries = 'eventlog'\neventlog.launcher_naptime = '500ms'\n"
-		  . "fsync = off\nautovacuum = off");
-	$node->start;
-	$node->safe_psql('postgres', 'CREATE EXTENSION eventlog');
-}
+my $conf = "eventlog.launcher_naptime = '500ms'\nfsync = off\nautovacuum = off";
+my $source = EventlogNode::new('mirror_source', $conf);
+my $target = EventlogNode::new('mirror_target', $conf);
 # The source's connection string, quoted for an SQL literal.
 sub sql_quoted { my ($s) = @_; $s =~ s/'/''/g; return $s; }
 my $src_conn = sql_quoted($source->connstr('postgres'));
@@ -121,18 +116,12 @@ sub is_prefix
 	return '';
 }
 
-# Polls $sql on $node until it returns $want; true if so within $secs.
+# Polls $sql on $node until it returns $want; true if so within $secs.  A
+# query that fails counts as not yet.
 sub poll_until
 {
 	my ($node, $sql, $want, $secs) = @_;
-	my $until = time() + $secs;
-	while (1)
-	{
-		my ($ret, $out) = $node->psql('postgres', $sql);
-		return 1 if $ret == 0 && $out eq $want;
-		return 0 if time() > $until;
-		usleep(100_000);
-	}
+	return EventlogNode::poll_until($node, $sql, $want, $secs, errors_ok => 1);
 }
 
 # A mirror's row of eventlog.mirrors on the target: "state|lag|last_error".
@@ -149,40 +138,31 @@ sub mirror_row
 sub wait_synced
 {
 	my ($name, $topic, $nparts, $secs) = @_;
-	my $until = time() + $secs;
 	my $sql = qq{SELECT string_agg(partition || ':' || n || ':' || o, ',' ORDER BY partition)
 	               FROM (SELECT p AS partition, count(f.*) AS n, coalesce(max(f."offset"), -1) AS o
 	                       FROM generate_series(0, $nparts - 1) p
 	                       LEFT JOIN LATERAL eventlog.fetch('$topic', p, 0, 1000000) f ON true
 	                      GROUP BY p) s};
-	while (1)
-	{
-		my $want = $source->safe_psql('postgres', $sql);
-		my ($ret, $got) = $target->psql('postgres', $sql);
-		my $row = mirror_row($name);
-		return 1 if $ret == 0 && $got eq $want && $row =~ /^running\|0\|/;
-		if (time() > $until)
-		{
-			diag "not synced after $secs s: source $want, target $got, mirror $row";
-			return 0;
-		}
-		usleep(100_000);
-	}
+	my ($want, $ret, $got, $row);
+	return 1 if EventlogNode::wait_until(
+		$secs,
+		sub {
+			$want = $source->safe_psql('postgres', $sql);
+			($ret, $got) = $target->psql('postgres', $sql);
+			$row = mirror_row($name);
+			return $ret == 0 && $got eq $want && $row =~ /^running\|0\|/;
+		});
+	diag "not synced after $secs s: source $want, target $got, mirror $row";
+	return 0;
 }
 
 # Waits until the mirror's last_error matches $re; returns its row.
 sub wait_error_like
 {
 	my ($name, $re, $secs) = @_;
-	my $until = time() + $secs;
 	my $row;
-	while (1)
-	{
-		$row = mirror_row($name);
-		return $row if $row =~ /^error\|[^|]*\|.*$re/s;
-		return $row if time() > $until;
-		usleep(100_000);
-	}
+	EventlogNode::wait_until($secs, sub { ($row = mirror_row($name)) =~ /^error\|[^|]*\|.*$re/s });
+	return $row;
 }
 
 # Lets an erring mirror retry at once instead of after its backoff.
@@ -197,15 +177,9 @@ sub retry_now
 sub wait_state
 {
 	my ($name, $state, $secs) = @_;
-	my $until = time() + $secs;
 	my $row;
-	while (1)
-	{
-		$row = mirror_row($name);
-		return $row if $row =~ /^\Q$state\E\|/;
-		return $row if time() > $until;
-		usleep(100_000);
-	}
+	EventlogNode::wait_until($secs, sub { ($row = mirror_row($name)) =~ /^\Q$state\E\|/ });
+	return $row;
 }
 
 # ---------------------------------------------------------------------------

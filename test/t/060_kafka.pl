@@ -27,19 +27,17 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use EventlogNode;
 
 my $kport = PostgreSQL::Test::Cluster::get_free_port();
 my $broker = "127.0.0.1:$kport";
 
-my $node = PostgreSQL::Test::Cluster->new('kafka');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'eventlog'
-eventlog.kafka_port = $kport
+# The extension is created below, with the listener's role and topics.
+my $node = EventlogNode::new('kafka', qq{eventlog.kafka_port = $kport
 eventlog.kafka_role = 'kafka_client'
-eventlog.kafka_database = 'postgres'
-});
-$node->start;
+eventlog.kafka_database = 'postgres'}, extension => 0);
 $node->safe_psql('postgres', q{
 CREATE EXTENSION eventlog;
 CREATE ROLE kafka_client LOGIN;
@@ -67,7 +65,7 @@ sub kcat
 
 sub sql
 {
-	return $node->safe_psql('postgres', $_[0]);
+	return EventlogNode::query($node, $_[0]);
 }
 
 # The listener answers once it is up.
@@ -210,14 +208,14 @@ for my $name ('A', 'B')
 sub wait_for
 {
 	my ($cond, $secs) = @_;
-	my $until = time() + $secs;
-	while (time() < $until)
-	{
-		return 1 if $cond->();
-		$member{$_}{h}->pump_nb for keys %member;
-		usleep(200_000);
-	}
-	return 0;
+	return EventlogNode::wait_until(
+		$secs,
+		sub {
+			return 1 if $cond->();
+			$member{$_}{h}->pump_nb for keys %member;
+			return 0;
+		},
+		0.2);
 }
 
 # The partitions of a member's last assignment.
