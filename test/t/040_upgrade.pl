@@ -349,7 +349,7 @@ my %catalog = (
 		       p.prosrc, p.probin, p.proacl, obj_description(p.oid, 'pg_proc')
 		  FROM pg_proc p
 		 WHERE p.pronamespace = 'eventlog'::regnamespace
-		 ORDER BY 1::text},
+		 ORDER BY p.oid::regprocedure::text},
 	'relations' => q{
 		SELECT c.relname, c.relkind, c.relpersistence, c.reloptions, c.relacl,
 		       obj_description(c.oid, 'pg_class')
