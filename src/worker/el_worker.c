@@ -63,6 +63,7 @@ typedef struct ElDbEntry
 	pid_t		pid;
 	Latch	   *latch;			/* the worker's, to wake it at commits */
 	bool		segments_wanted;	/* a tail is half full: make the next segment */
+	bool		requested;		/* start_worker() at a commit: start it now */
 } ElDbEntry;
 
 typedef struct ElWorkerShared
@@ -204,6 +205,8 @@ el_request_worker(void)
 	entry = el_db_entry(MyDatabaseId, true);
 	if (entry && entry->state == EL_DB_ABSENT)
 		entry->state = EL_DB_UNKNOWN;
+	if (entry)
+		entry->requested = true;
 	latch = el_workers->launcher_latch;
 	SpinLockRelease(&el_workers->mutex);
 	if (latch)
@@ -422,13 +425,23 @@ eventlog_launcher_main(Datum arg)
 			Oid			dboid = lfirst_oid(lc);
 			ElDbEntry  *entry;
 			bool		start;
+			bool		requested;
 
 			SpinLockAcquire(&el_workers->mutex);
 			entry = el_db_entry(dboid, true);
 			start = entry && entry->state == EL_DB_UNKNOWN;
+			requested = entry && entry->requested;
+			if (start && entry)
+				entry->requested = false;
 			SpinLockRelease(&el_workers->mutex);
-			/* A worker that keeps failing is restarted every few seconds, not in a loop. */
-			if (start && el_started_recently(dboid))
+
+			/*
+			 * A worker that keeps failing is restarted every few seconds, not
+			 * in a loop.  A commit that asked for one (CREATE EXTENSION) gets
+			 * it at once: the worker started a moment before may well have
+			 * left because the extension was not there yet.
+			 */
+			if (start && !requested && el_started_recently(dboid))
 			{
 				naptime = Min(naptime, EL_RESTART_DELAY_MS);
 				start = false;
@@ -500,6 +513,7 @@ eventlog_worker_main(Datum arg)
 	TimestampTz last_mirror = 0;
 	bool		mirror_busy = false;
 	bool		notified = false;
+	bool		first = true;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -538,8 +552,11 @@ eventlog_worker_main(Datum arg)
 		 * passes, for expiry and rechecks).  While this worker is not
 		 * waiting on its latch, producers setting it cost them no signal.
 		 */
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 1000, PG_WAIT_EXTENSION);
+		/* The first pass runs at once: commits since CREATE EXTENSION wait for it. */
+		if (!first)
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 1000, PG_WAIT_EXTENSION);
+		first = false;
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -635,9 +652,15 @@ eventlog_worker_main(Datum arg)
 
 		if (!present)
 		{
-			/* Nothing to serve: stay away until CREATE EXTENSION asks. */
+			ElDbEntry  *entry;
+
+			/*
+			 * Nothing to serve: stay away until CREATE EXTENSION asks, unless
+			 * it did after this worker looked.
+			 */
 			SpinLockAcquire(&el_workers->mutex);
-			el_db_entry(dboid, true)->state = EL_DB_ABSENT;
+			entry = el_db_entry(dboid, true);
+			entry->state = entry->requested ? EL_DB_UNKNOWN : EL_DB_ABSENT;
 			SpinLockRelease(&el_workers->mutex);
 			proc_exit(0);
 		}
