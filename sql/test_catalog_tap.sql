@@ -17,7 +17,8 @@ SELECT has_view('eventlog', 'topics', 'view eventlog.topics');
 SELECT has_view('eventlog', 'partitions', 'view eventlog.partitions');
 SELECT columns_are('eventlog', 'partitions',
        ARRAY['topic', 'partition', 'relation', 'earliest_offset', 'high_watermark',
-             'last_stable_offset', 'unstable_records', 'held_by', 'size_bytes', 'segments']);
+             'last_stable_offset', 'unstable_records', 'held_by', 'size_bytes', 'segments',
+             'held_by_pid', 'held_since', 'held_until']);
 SELECT columns_are('eventlog', 'segments',
        ARRAY['topic', 'partition', 'segment', 'base_offset', 'end_offset', 'earliest_offset',
              'next_offset', 'max_ts', 'size_bytes']);

@@ -81,4 +81,21 @@ SELECT extversion FROM pg_extension WHERE extname = 'eventlog';
 -- the partitions view
 SELECT topic, partition, earliest_offset, high_watermark, last_stable_offset, unstable_records, held_by
   FROM eventlog.partitions WHERE topic IN ('orders', 'payments') ORDER BY topic, partition;
+-- a transaction that produced and is still open holds its partition's readers:
+-- the view says which process, since when, and until when eventlog.transaction_timeout
+-- lets it (5 min by default)
+BEGIN;
+SELECT "offset" FROM eventlog.produce('payments', 'open'::text, partition => 0);
+SELECT unstable_records, held_by = pg_current_xact_id()::xid AS held_by_me,
+       held_by_pid = pg_backend_pid() AS my_pid, held_since = now() AS since_my_start,
+       held_until - held_since AS time_left
+  FROM eventlog.partitions WHERE topic = 'payments';
+SAVEPOINT s;
+SELECT "offset" FROM eventlog.produce('orders', 'in a subtransaction'::text, partition => 0);
+SELECT (eventlog.transaction_holder(held_by)).top_xid = pg_current_xact_id()::xid AS top_is_mine,
+       held_by_pid = pg_backend_pid() AS my_pid
+  FROM eventlog.partitions WHERE topic = 'orders' AND partition = 0;
+ROLLBACK;
+SELECT held_by, held_by_pid, held_since, held_until FROM eventlog.partitions WHERE topic = 'payments';
+SELECT * FROM eventlog.transaction_holder('3'::xid);
 SELECT * FROM eventlog.partition_state('eventlog.topic');

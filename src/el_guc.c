@@ -65,6 +65,14 @@ ElGucInit(void)
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("eventlog.transaction_timeout",
+							gettext_noop("Longest time a transaction that produced records may stay open; the worker then ends its session. 0 turns it off."),
+							gettext_noop("Like Kafka's transaction.timeout.ms: an open producing transaction holds every reader of its partitions behind its records. Prepared transactions are never ended."),
+							&eventlog_transaction_timeout,
+							5 * 60 * 1000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 	DefineCustomIntVariable("eventlog.segment_records",
 							gettext_noop("Offsets per segment of new topics, unless create_topic() is given a size."),
 							gettext_noop("Retention drops whole segments, as Kafka's segment.bytes sets its unit of deletion."),

@@ -24,6 +24,7 @@ _PG_init(void)
 	ElTopicCacheInit();
 	ElOffsetScanInit();
 	ElWakeupInit();
+	ElProducersInit();
 	ElWorkerInit();
 	ElListenInit();
 	ElKafkaInit();

@@ -478,6 +478,7 @@ el_log_append(ElLog *log, ElNewRecord *recs, int n, CommandId cid, ElAppendedFn 
 		seg = el_log_segment_for(log, recs[done].offset >= 0 ? recs[done].offset : segment.hi);
 	}
 	el_wakeup_note_append(log->relid);
+	el_producer_note();
 	pfree(orig);
 	pfree(tids);
 }

@@ -84,6 +84,7 @@ el_wakeup_note_table_append(Relation rel)
 	el_wakeup_note_append(rel->rd_rel->relispartition ?
 						  get_partition_parent(RelationGetRelid(rel), true) :
 						  RelationGetRelid(rel));
+	el_producer_note();
 }
 
 /*

@@ -138,6 +138,12 @@ extern bool el_wakeup_available(void);
 extern uint64 el_wakeup_stamp(Oid *relids, int n);
 extern bool el_wakeup_wait(Oid *relids, int n, uint64 stamp, TimestampTz deadline);
 
+/* ---- Transactions producing now (el_producers.c) ---- */
+
+extern void ElProducersInit(void);
+typedef void (*ElProducerFn) (int pid, TransactionId xid, TimestampTz since, void *arg);
+extern void el_producers_older_than(Oid dboid, TimestampTz cutoff, ElProducerFn fn, void *arg);
+
 /*
  * Set by the worker: called at the commit of a transaction that appended
  * records, once they are visible, so that it announces them.

@@ -40,4 +40,8 @@ extern void el_log_append(ElLog *log, ElNewRecord *recs, int n, CommandId cid,
 
 extern void el_wakeup_note_append(Oid relid);
 
+/* ---- Transactions producing now (el_producers.c) ---- */
+
+extern void el_producer_note(void);
+
 #endif							/* EL_LOG_INTERNAL_H */

@@ -17,12 +17,13 @@
 
 #include "util/util.h"
 
-#define EL_SHMEM_AREAS 4
+#define EL_SHMEM_AREAS 8
 
 typedef struct ElShmemArea
 {
 	const char *name;
 	Size		size;
+	Size		(*sizefn) (void);	/* or this, asked once MaxBackends is known */
 	ElShmemInitFunc init;		/* called on the new structure only */
 	void	  **ptr;			/* where the process keeps its address */
 } ElShmemArea;
@@ -33,6 +34,13 @@ static bool el_attached = false;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
+/* The size of area i, fixed or asked for. */
+static Size
+el_area_size(int i)
+{
+	return el_areas[i].sizefn ? el_areas[i].sizefn() : el_areas[i].size;
+}
+
 static void
 el_shmem_request(void)
 {
@@ -41,7 +49,7 @@ el_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	for (i = 0; i < el_nareas; i++)
-		RequestAddinShmemSpace(MAXALIGN(el_areas[i].size));
+		RequestAddinShmemSpace(MAXALIGN(el_area_size(i)));
 }
 
 static void
@@ -57,7 +65,7 @@ el_shmem_startup(void)
 	{
 		bool		found;
 
-		*el_areas[i].ptr = ShmemInitStruct(el_areas[i].name, el_areas[i].size, &found);
+		*el_areas[i].ptr = ShmemInitStruct(el_areas[i].name, el_area_size(i), &found);
 		if (!found)
 			el_areas[i].init(*el_areas[i].ptr);
 	}
@@ -85,6 +93,7 @@ el_shmem_register(const char *name, Size size, ElShmemInitFunc init, void **ptr)
 	}
 	el_areas[el_nareas].name = name;
 	el_areas[el_nareas].size = size;
+	el_areas[el_nareas].sizefn = NULL;
 	el_areas[el_nareas].init = init;
 	el_areas[el_nareas].ptr = ptr;
 	el_nareas++;
@@ -98,4 +107,16 @@ bool
 el_shmem_attached(void)
 {
 	return el_attached;
+}
+
+/*
+ * el_shmem_register for a structure whose size depends on MaxBackends,
+ * which is not known yet while shared_preload_libraries is processed:
+ * sizefn is asked when the space is requested.
+ */
+void
+el_shmem_register_sized(const char *name, Size (*sizefn) (void), ElShmemInitFunc init, void **ptr)
+{
+	el_shmem_register(name, 0, init, ptr);
+	el_areas[el_nareas - 1].sizefn = sizefn;
 }

@@ -17,6 +17,8 @@ extern ErrorData *el_try(void (*fn) (void *arg), void *arg);
 
 typedef void (*ElShmemInitFunc) (void *area);
 extern void el_shmem_register(const char *name, Size size, ElShmemInitFunc init, void **ptr);
+extern void el_shmem_register_sized(const char *name, Size (*sizefn) (void),
+									ElShmemInitFunc init, void **ptr);
 extern bool el_shmem_attached(void);
 
 /* ---- Background workers of this library (el_bgworker.c) ---- */

@@ -551,8 +551,9 @@ eventlog_worker_main(Datum arg)
 		 * Sleep until a producer's commit sets the latch (or a second
 		 * passes, for expiry and rechecks).  While this worker is not
 		 * waiting on its latch, producers setting it cost them no signal.
+		 * The first pass runs at once: commits made since CREATE EXTENSION
+		 * wait for it.
 		 */
-		/* The first pass runs at once: commits since CREATE EXTENSION wait for it. */
 		if (!first)
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 1000, PG_WAIT_EXTENSION);
@@ -630,6 +631,10 @@ eventlog_worker_main(Datum arg)
 			el_retention_pass();
 			last_retention = GetCurrentTimestamp();
 		}
+
+		/* Producing transactions left open past eventlog.transaction_timeout end. */
+		if (present)
+			el_txtimeout_pass(dboid, now);
 		pgstat_report_activity(STATE_IDLE, NULL);
 
 		/*

@@ -18,6 +18,7 @@
 
 extern int	eventlog_notify_interval;
 extern int	eventlog_launcher_naptime;
+extern int	eventlog_transaction_timeout;
 
 /* ---- Setup ---- */
 

@@ -5,6 +5,8 @@
 #ifndef EL_WORKER_INTERNAL_H
 #define EL_WORKER_INTERNAL_H
 
+#include "datatype/timestamp.h"
+
 #include "worker/worker.h"
 
 /* ---- The per-database worker (el_worker.c) ---- */
@@ -16,6 +18,10 @@ extern void el_worker_want_segments(void);
 
 extern bool el_notify_pass(bool recheck);
 extern void el_notify_forget(void);
+
+/* ---- Ending producing transactions left open (el_txtimeout.c) ---- */
+
+extern void el_txtimeout_pass(Oid dboid, TimestampTz now);
 
 /* ---- Listening sessions (el_listen.c) ---- */
 

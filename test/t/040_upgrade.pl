@@ -1,11 +1,12 @@
 
-# Extension upgrade: ALTER EXTENSION eventlog UPDATE from 0.1.0 to 0.6.0
+# Extension upgrade: ALTER EXTENSION eventlog UPDATE from 0.1.0 to 0.7.0
 # (through 0.2.0, which added alter_topic(), 0.3.0, which stores each
 # partition in segments: every old partition becomes its first segment,
 # 0.4.0, whose committed offsets have no foreign key, 0.5.0, whose
 # produce() and produce_batch() return the named row type
-# eventlog.record_metadata, and 0.6.0, whose group functions carry no
-# planner settings).
+# eventlog.record_metadata, 0.6.0, whose group functions carry no
+# planner settings, and 0.7.0, whose partitions view names the transaction
+# holding readers back).
 #
 # A database that has used eventlog 0.1.0 (topics with committed, aborted,
 # batched, keyed, headed and TOASTed records, consumer groups with committed
@@ -14,7 +15,7 @@
 # partitions and lag views show the same offsets.  Afterwards the new
 # function alter_topic() works, producing continues at the next offsets, the
 # groups consume on from their committed offsets and capture still produces
-# events.  And an installation made directly at 0.6.0 has exactly the
+# events.  And an installation made directly at 0.7.0 has exactly the
 # objects of 0.1.0 plus the updates.
 
 use strict;
@@ -44,12 +45,12 @@ sub q1
 
 is( q1(q{SELECT string_agg(version, ',' ORDER BY version)
            FROM pg_available_extension_versions WHERE name = 'eventlog'}),
-	'0.1.0,0.2.0,0.3.0,0.4.0,0.5.0,0.6.0',
-	'versions 0.1.0 to 0.6.0 are installed');
+	'0.1.0,0.2.0,0.3.0,0.4.0,0.5.0,0.6.0,0.7.0',
+	'versions 0.1.0 to 0.7.0 are installed');
 is( q1(q{SELECT path FROM pg_extension_update_paths('eventlog')
-          WHERE source = '0.1.0' AND target = '0.6.0'}),
-	'0.1.0--0.2.0--0.3.0--0.4.0--0.5.0--0.6.0',
-	'there is an update path from 0.1.0 to 0.6.0');
+          WHERE source = '0.1.0' AND target = '0.7.0'}),
+	'0.1.0--0.2.0--0.3.0--0.4.0--0.5.0--0.6.0--0.7.0',
+	'there is an update path from 0.1.0 to 0.7.0');
 
 q1(q{CREATE EXTENSION eventlog VERSION '0.1.0'});
 is(q1(q{SELECT extversion FROM pg_extension WHERE extname = 'eventlog'}),
@@ -222,7 +223,7 @@ cmp_ok(scalar(@offs0), '<', $offs0[-1] + 1, '0.1.0: orders/0 has gaps');
 
 q1(q{ALTER EXTENSION eventlog UPDATE});
 is(q1(q{SELECT extversion FROM pg_extension WHERE extname = 'eventlog'}),
-	'0.6.0', 'ALTER EXTENSION eventlog UPDATE brings it to 0.6.0');
+	'0.7.0', 'ALTER EXTENSION eventlog UPDATE brings it to 0.7.0');
 is( q1(q{SELECT count(*) FILTER (WHERE proconfig IS NOT NULL) || ' of ' || count(*) FROM pg_proc
           WHERE pronamespace = 'eventlog'::regnamespace
             AND proname IN ('consume', 'commit', 'leave', 'reset_offsets', 'delete_group', 'alter_group')}),
@@ -328,13 +329,13 @@ is( q1(q{SELECT string_agg((convert_from(value, 'UTF8')::jsonb ->> 'op') || ':'
 	'u:Bobby,c:Dee', 'after the update: the group reads the new capture events');
 
 # ---------------------------------------------------------------------------
-# A fresh 0.6.0 installation has the same objects as 0.1.0 + updates
+# A fresh 0.7.0 installation has the same objects as 0.1.0 + updates
 # ---------------------------------------------------------------------------
 
 q1(q{CREATE DATABASE fresh});
 q1(q{CREATE EXTENSION eventlog}, 'fresh');
 is(q1(q{SELECT extversion FROM pg_extension WHERE extname = 'eventlog'}, 'fresh'),
-	'0.6.0', 'CREATE EXTENSION installs 0.6.0 by default');
+	'0.7.0', 'CREATE EXTENSION installs 0.7.0 by default');
 
 my %catalog = (
 	'member objects' => q{
@@ -395,12 +396,12 @@ for my $what (sort keys %catalog)
 {
 	my $updated = q1($catalog{$what});
 	my $direct  = q1($catalog{$what}, 'fresh');
-	isnt($direct, '', "fresh 0.6.0: $what listed");
-	is($updated, $direct, "0.1.0 + updates and fresh 0.6.0 have the same $what");
+	isnt($direct, '', "fresh 0.7.0: $what listed");
+	is($updated, $direct, "0.1.0 + updates and fresh 0.7.0 have the same $what");
 }
 like(q1($catalog{'member objects'}, 'fresh'),
 	qr/^function eventlog\.alter_topic\(text,interval,bigint,bigint\)$/m,
-	'fresh 0.6.0 has alter_topic(text, interval, bigint, bigint)');
+	'fresh 0.7.0 has alter_topic(text, interval, bigint, bigint)');
 unlike(q1($catalog{'member objects'}), qr/eventlog_topics\./,
 	'topic relations are not members of the extension');
 
