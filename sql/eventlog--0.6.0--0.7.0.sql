@@ -46,3 +46,10 @@ SELECT t.topic,
                             format('eventlog_topics.%I', t.relname || '$' || g.partition)::regclass AS relation) p
  CROSS JOIN LATERAL eventlog.partition_state(p.relation) s
   LEFT JOIN LATERAL eventlog.transaction_holder(s.held_by) h ON true;
+
+CREATE FUNCTION eventlog.verify(topic text)
+RETURNS TABLE (partition integer, segment regclass, block bigint, problem text)
+AS 'MODULE_PATHNAME', 'eventlog_verify'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION eventlog.verify(text) IS
+'Checks every page and metapage of a topic against the format''s invariants (magic and version, offsets, runs, record lengths, segment bounds); one row per problem found, none for a sound topic';

@@ -7,7 +7,7 @@ CREATE EXTENSION IF NOT EXISTS eventlog;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 
 BEGIN;
-SELECT plan(68);
+SELECT plan(71);
 
 SELECT has_schema('eventlog');
 SELECT has_schema('eventlog_topics');
@@ -28,6 +28,9 @@ SELECT has_function('eventlog', 'alter_topic', ARRAY['text', 'interval', 'bigint
 SELECT has_function('eventlog', 'enforce_retention', ARRAY['text']);
 SELECT has_function('eventlog', 'drop_topic', ARRAY['text']);
 SELECT has_function('eventlog', 'add_partitions', ARRAY['text', 'integer']);
+SELECT has_function('eventlog', 'verify', ARRAY['text']);
+SELECT has_function('eventlog', 'transaction_holder', ARRAY['xid']);
+SELECT function_returns('eventlog', 'verify', ARRAY['text'], 'setof record');
 SELECT has_function('eventlog', 'produce', ARRAY['text', 'bytea', 'text', 'jsonb', 'integer']);
 SELECT has_function('eventlog', 'produce', ARRAY['text', 'text', 'text', 'jsonb', 'integer']);
 SELECT has_function('eventlog', 'produce', ARRAY['text', 'jsonb', 'text', 'jsonb', 'integer']);

@@ -98,4 +98,10 @@ SELECT (eventlog.transaction_holder(held_by)).top_xid = pg_current_xact_id()::xi
 ROLLBACK;
 SELECT held_by, held_by_pid, held_since, held_until FROM eventlog.partitions WHERE topic = 'payments';
 SELECT * FROM eventlog.transaction_holder('3'::xid);
+-- verify(): every page of a sound topic passes; pages corrupted on disk are
+-- reported block by block (test/t/024_verify.pl)
+SELECT * FROM eventlog.verify('orders');
+SELECT * FROM eventlog.verify('payments');
+SELECT * FROM eventlog.verify('nosuch');
+SELECT * FROM eventlog.verify(NULL);
 SELECT * FROM eventlog.partition_state('eventlog.topic');

@@ -130,6 +130,12 @@ extern int64 el_last_stable_offset(Relation rel, ElMetaInfo *meta, TransactionId
 extern void el_store_record(TupleTableSlot *slot, Relation rel, int32 partition,
 							ElRecord *rec);
 
+/* ---- Checking a relation against the format (el_verify.c) ---- */
+
+typedef void (*ElVerifyFn) (BlockNumber blkno, const char *problem, void *arg);
+extern int	el_verify_relation(Relation rel, int32 partition, int64 lo, int64 hi,
+							   ElVerifyFn report, void *arg);
+
 /* ---- The access method (el_tableam.c) and offset range scans (el_offsetscan.c) ---- */
 
 extern bool el_is_eventlog_relation(Relation rel);
