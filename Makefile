@@ -14,8 +14,8 @@ PGFILEDESC   = "eventlog - Kafka's event log inside PostgreSQL"
 
 PG_CPPFLAGS  = -I$(srcdir)/src -I$(shell $(PG_CONFIG) --includedir)
 # Mirrors pull topics from other servers through libpq; the Kafka listener
-# inflates gzip record batches with zlib.
-SHLIB_LINK   = -lpq -lz
+# inflates record batches with zlib, snappy, lz4 and zstd.
+SHLIB_LINK   = -lpq -lz -lsnappy -llz4 -lzstd
 PG_CFLAGS    = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 
 # pg_regress inputs live in sql/ (PostgreSQL 15 has no --expecteddir), named

@@ -269,4 +269,15 @@ extern void ek_idem_record(const char *topic, int32 partition, EkBatchSet *set,
 extern const char *ek_advertised_host(void);
 extern int	ek_advertised_port(void);
 
+/* ---- Compression codecs of record batches (el_kafka_codec.c) ---- */
+
+#define EK_COMPRESSION_NONE		0
+#define EK_COMPRESSION_GZIP		1
+#define EK_COMPRESSION_SNAPPY	2
+#define EK_COMPRESSION_LZ4		3
+#define EK_COMPRESSION_ZSTD		4
+
+extern int16 ek_decompress(int codec, const char *in, int inlen, int limit, char **out,
+						   int *outlen, char **detail);
+
 #endif							/* EL_KAFKA_H */

@@ -5,12 +5,10 @@
  *
  * A batch is a fixed header (base offset, length, CRC32C, attributes,
  * timestamps, producer id, epoch, base sequence, record count) and then the
- * records, each a run of zigzag varints and byte strings, possibly gzip'ed
- * as a whole.  The CRC covers everything from the attributes on.
+ * records, each a run of zigzag varints and byte strings, possibly
+ * compressed as a whole (gzip, snappy, lz4 or zstd: el_kafka_codec.c).  The CRC covers everything from the attributes on.
  */
 #include "postgres.h"
-
-#include <zlib.h>
 
 #include "port/pg_crc32c.h"
 #include "utils/timestamp.h"
@@ -27,66 +25,6 @@
 #define EK_ATTR_TRANSACTIONAL	0x10
 #define EK_ATTR_CONTROL			0x20
 
-#define EK_COMPRESSION_NONE		0
-#define EK_COMPRESSION_GZIP		1
-#define EK_COMPRESSION_ZSTD		4
-
-/* ---- Decompression ---- */
-
-/*
- * Inflates a gzip stream, refusing to grow past limit bytes: a small
- * compressed request must not become an unbounded allocation.
- */
-static int16
-ek_gunzip(const char *in, int inlen, int limit, char **out, int *outlen)
-{
-	z_stream	zs;
-	int			cap = Max(inlen * 4, 1024);
-	char	   *buf;
-	int			rc;
-
-	memset(&zs, 0, sizeof(zs));
-	/* 16 + MAX_WBITS: a gzip header and trailer, not a raw zlib stream */
-	if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
-		return EK_ERR_UNKNOWN_SERVER_ERROR;
-	cap = Min(cap, limit);
-	buf = palloc(cap);
-	zs.next_in = (Bytef *) in;
-	zs.avail_in = inlen;
-	for (;;)
-	{
-		zs.next_out = (Bytef *) buf + zs.total_out;
-		zs.avail_out = cap - zs.total_out;
-		rc = inflate(&zs, Z_NO_FLUSH);
-		if (rc == Z_STREAM_END)
-			break;
-		if (rc != Z_OK && rc != Z_BUF_ERROR)
-		{
-			inflateEnd(&zs);
-			return EK_ERR_CORRUPT_MESSAGE;
-		}
-		if (zs.avail_out == 0)
-		{
-			if (cap >= limit)
-			{
-				inflateEnd(&zs);
-				return EK_ERR_MESSAGE_TOO_LARGE;
-			}
-			cap = (int) Min((int64) cap * 2, (int64) limit);
-			buf = repalloc(buf, cap);
-		}
-		else if (zs.avail_in == 0 || rc == Z_BUF_ERROR)
-		{
-			/* input ended before the stream did */
-			inflateEnd(&zs);
-			return EK_ERR_CORRUPT_MESSAGE;
-		}
-	}
-	*out = buf;
-	*outlen = (int) zs.total_out;
-	inflateEnd(&zs);
-	return EK_ERR_NONE;
-}
 
 /* ---- Parsing ---- */
 
@@ -260,30 +198,26 @@ ek_parse_batches(const char *data, int len, EkBatchSet *set, char **detail)
 			case EK_COMPRESSION_NONE:
 				break;
 			case EK_COMPRESSION_GZIP:
+			case EK_COMPRESSION_SNAPPY:
+			case EK_COMPRESSION_LZ4:
+			case EK_COMPRESSION_ZSTD:
 				{
 					char	   *plain;
 					int			plain_len;
-					int16		err = ek_gunzip(payload, payload_len,
-												eventlog_kafka_max_request_bytes,
-												&plain, &plain_len);
+					int16		err = ek_decompress(attributes & EK_ATTR_COMPRESSION,
+													payload, payload_len,
+													eventlog_kafka_max_request_bytes,
+													&plain, &plain_len, detail);
 
 					if (err != EK_ERR_NONE)
-					{
-						*detail = "could not decompress a gzip batch";
 						return err;
-					}
 					payload = plain;
 					payload_len = plain_len;
 				}
 				break;
 			default:
-				if ((attributes & EK_ATTR_COMPRESSION) > EK_COMPRESSION_ZSTD)
-				{
-					*detail = "unknown compression type";
-					return EK_ERR_CORRUPT_MESSAGE;
-				}
-				*detail = "only gzip compression is supported";
-				return EK_ERR_UNSUPPORTED_COMPRESSION;
+				*detail = "unknown compression type";
+				return EK_ERR_CORRUPT_MESSAGE;
 		}
 
 		/* a record takes at least 7 bytes: a cheap bound before allocating */

@@ -109,6 +109,19 @@ is( sql(q{SELECT string_agg("offset" || '=' || convert_from(value, 'UTF8'), ',' 
 			FROM eventlog.fetch('orders', 1, 0)}),
 	'0=g1,1=g2,2=g3', 'a gzip-compressed batch is decompressed and stored');
 
+# Every codec of Kafka's compression.type: a topic of its own each.
+for my $codec (qw(snappy lz4 zstd))
+{
+	sql(qq{SELECT eventlog.create_topic('z_$codec', 1); GRANT SELECT, INSERT ON eventlog_topics.z_$codec TO kafka_client});
+	my $lines = join('', map { "$codec-$_ " . ('x' x 200) . "\n" } 1 .. 50);
+	($rc, $out, $err) = kcat($lines, '-P', '-t', "z_$codec", '-p', '0', '-z', $codec);
+	is($rc, 0, "kcat -P -z $codec succeeds") or diag($err);
+	is( sql(qq{SELECT count(*) || ':' || min(convert_from(value, 'UTF8')) || ':' || max("offset")
+				FROM eventlog.fetch('z_$codec', 0, 0, 1000)}),
+		"50:$codec-1 " . ('x' x 200) . ':49',
+		"a $codec-compressed batch is decompressed and stored, record by record");
+}
+
 # ---- SQL produces, kcat reads ----
 sql(q{SELECT eventlog.produce('orders', 'from sql'::text, 'sk', '{"a": "1", "b": null}', 2)});
 sql(q{SELECT eventlog.produce('orders', '\x00ff'::bytea, NULL, NULL, 2)});
