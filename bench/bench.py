@@ -737,12 +737,25 @@ def lat_producer(system, idx, recs, start_at, duration, out):
     out.put(("producer", idx, samples, seq))
 
 
-def lat_listener(channel, stop_at, out):
+def keep_listening(stop_at, done, state):
+    """True until stop_at and until the producers are done (the Event done),
+    then for half a second more: on a loaded machine producers finish late,
+    and what they committed last must still be heard."""
+    now = time.monotonic()
+    if now < stop_at or not done.is_set():
+        return True
+    if "drain" not in state:
+        state["drain"] = now + 0.5
+    return now < state["drain"]
+
+
+def lat_listener(channel, stop_at, done, out):
     conn = connect()
     cur = conn.cursor()
     cur.execute('LISTEN "%s"' % channel)
     got = []
-    while time.monotonic() < stop_at:
+    state = {}
+    while keep_listening(stop_at, done, state):
         if select.select([conn], [], [], 0.05) == ([], [], []):
             continue
         conn.poll()
@@ -766,7 +779,7 @@ def consumer_round(conn, cur, sql, args, got):
     return rows
 
 
-def lat_consumer(grp, stop_at, async_commit, out):
+def lat_consumer(grp, stop_at, done, async_commit, out):
     """consume(commit => true) in a transaction, as a consumer that does its work in it:
     the records are in hand when consume returns (t), and consumed for good at COMMIT (tc)."""
     conn = connect(autocommit=False)
@@ -775,7 +788,8 @@ def lat_consumer(grp, stop_at, async_commit, out):
         cur.execute("SET synchronous_commit = off")
         conn.commit()
     got = []
-    while time.monotonic() < stop_at:
+    state = {}
+    while keep_listening(stop_at, done, state):
         consumer_round(conn, cur, "SELECT partition, max(\"offset\"), count(*) FROM eventlog.consume(%s, 'lat',"
                        " 100000, member => 'lm', commit => true, wait => '200 ms') GROUP BY partition", (grp,), got)
     conn.autocommit = True
@@ -795,7 +809,7 @@ def heap_consumer_sql():
             " SELECT p, mx, n FROM r" % parts)
 
 
-def lat_heap_consumer(stop_at, out):
+def lat_heap_consumer(stop_at, done, out):
     """A heap + PK consumer woken by the producers' in-transaction NOTIFY: in a
     transaction it reads what is new and commits its positions, as
     consume(commit => true) does (t when the rows are in hand, tc after COMMIT)."""
@@ -805,7 +819,8 @@ def lat_heap_consumer(stop_at, out):
     conn.commit()
     sql = heap_consumer_sql()
     got = []
-    while time.monotonic() < stop_at:
+    state = {}
+    while keep_listening(stop_at, done, state):
         del conn.notifies[:]
         rows = consumer_round(conn, cur, sql, None, got)
         # a notification may already sit in libpq's buffer: poll before sleeping
@@ -876,18 +891,22 @@ def latency_run(system, rate, rep, path):
     start_at = time.monotonic() + (0.5 if SMOKE else 1.0)
     stop_at = start_at + LAT_SECONDS + (0.5 if SMOKE else 1.5)
     grp = "lat%d_%d" % (rep, rate)
+    done = mp.Event()       # set once every producer has finished
     if path == "listen":
         procs = [mp.Process(target=lat_listener, args=("eventlog.lat" if system == "eventlog" else "bench_lat",
-                                                          stop_at, out))]
+                                                          stop_at, done, out))]
     elif system == "heap_consumer":
-        procs = [mp.Process(target=lat_heap_consumer, args=(stop_at, out))]
+        procs = [mp.Process(target=lat_heap_consumer, args=(stop_at, done, out))]
     else:
-        procs = [mp.Process(target=lat_consumer, args=(grp, stop_at, tuned, out))]
+        procs = [mp.Process(target=lat_consumer, args=(grp, stop_at, done, tuned, out))]
     procs += [mp.Process(target=lat_producer, args=(system, i, recs, start_at, LAT_SECONDS, out))
               for i in range(LAT_PRODUCERS)]
     for p in procs:
         p.start()
-    res = [out.get() for _ in procs]
+    # The listening client reports only after the producers have, and done is set.
+    res = [out.get() for _ in range(LAT_PRODUCERS)]
+    done.set()
+    res += [out.get() for _ in range(len(procs) - LAT_PRODUCERS)]
     for p in procs:
         p.join()
     prods = [r for r in res if r[0] == "producer"]
