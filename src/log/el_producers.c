@@ -138,6 +138,24 @@ el_producer_note(void)
 }
 
 /*
+ * A consistent copy of a slot's fields: false if it holds no transaction,
+ * or was refilled by a newer one while it was read (look again next time).
+ */
+static bool
+el_slot_read(ElProducerSlot *slot, TransactionId *xid, Oid *dboid, int *pid, TimestampTz *since)
+{
+	*xid = pg_atomic_read_u32(&slot->xid);
+	if (!TransactionIdIsValid(*xid))
+		return false;
+	pg_read_barrier();
+	*since = slot->since;
+	*pid = slot->pid;
+	*dboid = slot->dboid;
+	pg_read_barrier();
+	return pg_atomic_read_u32(&slot->xid) == *xid;
+}
+
+/*
  * Calls fn for each transaction of database dboid that produced records and
  * started before cutoff, and is still open as far as the slot says (the
  * caller checks the process array before acting).
@@ -151,23 +169,13 @@ el_producers_older_than(Oid dboid, TimestampTz cutoff, ElProducerFn fn, void *ar
 		return;
 	for (i = 0; i < MaxBackends; i++)
 	{
-		ElProducerSlot *slot = &el_producers[i];
-		TransactionId xid = pg_atomic_read_u32(&slot->xid);
+		TransactionId xid;
 		TimestampTz since;
 		int			pid;
 		Oid			db;
 
-		if (!TransactionIdIsValid(xid))
-			continue;
-		pg_read_barrier();
-		since = slot->since;
-		pid = slot->pid;
-		db = slot->dboid;
-		pg_read_barrier();
-		/* refilled meanwhile by a newer transaction: look at it next time */
-		if (pg_atomic_read_u32(&slot->xid) != xid)
-			continue;
-		if (db == dboid && since < cutoff)
+		if (el_slot_read(&el_producers[i], &xid, &db, &pid, &since) &&
+			db == dboid && since < cutoff)
 			fn(pid, xid, since, arg);
 	}
 }
@@ -204,20 +212,18 @@ eventlog_transaction_holder(PG_FUNCTION_ARGS)
 	}
 	for (i = 0; el_producers != NULL && pid != 0 && i < MaxBackends; i++)
 	{
-		ElProducerSlot *slot = &el_producers[i];
+		TransactionId slot_xid;
 		TimestampTz since;
+		int			slot_pid;
+		Oid			db;
 
-		if (pg_atomic_read_u32(&slot->xid) != top)
-			continue;
-		pg_read_barrier();
-		since = slot->since;
-		pg_read_barrier();
-		if (pg_atomic_read_u32(&slot->xid) == top && slot->pid == pid)
+		if (el_slot_read(&el_producers[i], &slot_xid, &db, &slot_pid, &since) &&
+			slot_xid == top && slot_pid == pid)
 		{
 			values[2] = TimestampTzGetDatum(since);
 			nulls[2] = false;
+			break;
 		}
-		break;
 	}
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
